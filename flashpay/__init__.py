@@ -1,0 +1,1 @@
+"""FlashPay: the Django project and its shared kernel."""

@@ -1,0 +1,1 @@
+"""Users, stores, store roles and API keys (BTCPay's model)."""

@@ -1,0 +1,1 @@
+"""The events outbox: domain events written with the change, delivered by workers."""

@@ -1,0 +1,1 @@
+"""The double-entry ledger: accounts, transactions, entries and holds, all in msat."""

@@ -1,0 +1,1 @@
+"""Invoices, payments, on-chain wallets, hosted checkout, the Greenfield merchant API and webhooks."""

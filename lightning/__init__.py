@@ -1,0 +1,1 @@
+"""Lightning backends behind one interface, BOLT11 and LNURL."""

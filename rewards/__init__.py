@@ -1,0 +1,1 @@
+"""Rewards: earning rules, campaigns, points, redemption and analytics."""
