@@ -5,7 +5,7 @@ PYTHON ?= python3
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/flashpay
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint clean
+.PHONY: install run test lint clean protos
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,3 +30,7 @@ lint: install
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .pytest_cache
+
+# Regenerate the Python modules of our LND proto subset (lightning/protos/*.proto); commit the output.
+protos: install
+	$(PY) -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. lightning/protos/lightning.proto lightning/protos/router.proto
