@@ -1,1 +1,62 @@
-"""Models of the events app."""
+"""The outbox tables: domain events and one delivery row per (event, handler)."""
+from django.db import models
+from django.utils import timezone
+
+
+class Event(models.Model):
+    """A domain event, written in the same transaction as the state change it records.
+
+    Rows are append-only: an event is a fact. Delivery state lives on ``EventDelivery``.
+    """
+
+    type = models.CharField(max_length=100, db_index=True)
+    aggregate_type = models.CharField(max_length=100)
+    aggregate_id = models.CharField(max_length=100)
+    payload = models.JSONField(default=dict, blank=True)
+    # A natural key from the source (e.g. "lnd:settle:<payment_hash>") so that recording the
+    # same outside fact twice emits the event once.
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["aggregate_type", "aggregate_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.aggregate_type}:{self.aggregate_id} (#{self.pk})"
+
+
+class EventDelivery(models.Model):
+    """Delivery of one event to one handler, at least once; the handler must be idempotent."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed (gave up)"
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    handler = models.CharField(max_length=255)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "handler"], name="events_delivery_unique"),
+        ]
+        indexes = [
+            # The sweep's query: due pending deliveries, oldest first.
+            models.Index(
+                fields=["next_attempt_at"],
+                name="events_delivery_due",
+                condition=models.Q(status="pending"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.handler} <- event #{self.event_id} ({self.status})"
