@@ -18,6 +18,11 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # The public base URL (hosted pages, LNURL callbacks, programming links).
 FLASHPAY_BASE_URL = env.str("FLASHPAY_BASE_URL", default="http://127.0.0.1:8000")
+# Flash Cards: key-encryption key for issuer keys at rest (64 hex chars = 32 bytes, AES-256-GCM).
+DEFAULT_CARD_KEY_ENCRYPTION_KEY = "d3" * 32
+CARD_KEY_ENCRYPTION_KEY = env.str("CARD_KEY_ENCRYPTION_KEY", default=DEFAULT_CARD_KEY_ENCRYPTION_KEY)
+if not DEBUG and CARD_KEY_ENCRYPTION_KEY == DEFAULT_CARD_KEY_ENCRYPTION_KEY:
+    raise ImproperlyConfigured("CARD_KEY_ENCRYPTION_KEY must be set when DEBUG is off")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
