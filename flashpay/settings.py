@@ -147,6 +147,11 @@ Q_CLUSTER = {
     "poll": 0.5,
 }
 
+# Events outbox: seconds to wait before retry n (the last step repeats), and attempts before
+# a delivery is given up and waits for an operator's "redeliver" in the admin.
+EVENTS_RETRY_DELAYS = env.list("EVENTS_RETRY_DELAYS", cast=int, default=[10, 60, 600])
+EVENTS_MAX_ATTEMPTS = env.int("EVENTS_MAX_ATTEMPTS", default=8)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

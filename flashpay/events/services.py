@@ -3,9 +3,15 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
 
+from flashpay.events.locks import delivery_lock_if_free, delivery_lock_next_due, delivery_lock_wait
 from flashpay.events.models import Event, EventDelivery
 from flashpay.events.registry import handlers_for
 
@@ -73,3 +79,126 @@ def _enqueue_dispatch(event_id: int) -> None:
         async_task("flashpay.events.tasks.dispatch_event", event_id, group="events")
     except Exception:  # the outbox row is already safe; a lost enqueue only delays delivery
         logger.exception("could not queue dispatch of event %s; the sweep will deliver it", event_id)
+
+
+def _retry_delay(attempts: int) -> timedelta:
+    """Backoff after the ``attempts``-th attempt: the configured steps, then the last one forever."""
+    delays = settings.EVENTS_RETRY_DELAYS or [60]
+    return timedelta(seconds=delays[min(attempts, len(delays)) - 1])
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+def _delivery_claim(*, event_id: int | None, exclude_ids: set[int]) -> tuple[int, int] | None:
+    """Take the next due delivery: count the attempt and push its next try out, then commit.
+
+    The attempt is committed BEFORE the handler runs, so a worker that dies mid-handler (kill -9,
+    OOM) still used up an attempt: a handler that crashes its worker every time is given up after
+    EVENTS_MAX_ATTEMPTS instead of looping forever. Returns (delivery id, attempt number).
+    """
+    with transaction.atomic():
+        while True:
+            delivery = delivery_lock_next_due(event_id=event_id, exclude_ids=exclude_ids)
+            if delivery is None:
+                return None
+            now = timezone.now()
+            if delivery.attempts >= settings.EVENTS_MAX_ATTEMPTS:
+                # Its last attempt died with its worker: nothing recorded an error, so say so.
+                delivery.status = EventDelivery.Status.FAILED
+                if not delivery.last_error:
+                    delivery.last_error = "the worker stopped during the last attempt"
+                delivery.full_clean(validate_unique=False, validate_constraints=False)
+                delivery.save(update_fields=["status", "last_error", "updated_at"])
+                continue
+            delivery.attempts += 1
+            delivery.last_attempt_at = now
+            delivery.next_attempt_at = now + _retry_delay(delivery.attempts)
+            delivery.full_clean(validate_unique=False, validate_constraints=False)
+            delivery.save(
+                update_fields=["attempts", "last_attempt_at", "next_attempt_at", "updated_at"]
+            )
+            return delivery.pk, delivery.attempts
+
+
+def _delivery_run(*, delivery_id: int, attempt: int) -> EventDelivery | None:
+    """Run the handler of a claimed delivery and record the outcome, in one transaction.
+
+    The row stays locked while the handler runs, so no other worker starts it; the handler's own
+    writes commit together with "done", so a crash rolls back both and the delivery is retried.
+    """
+    with transaction.atomic():
+        delivery = delivery_lock_if_free(delivery_id=delivery_id)
+        # Someone else holds or has already finished it, or an operator reset it since our claim.
+        if (
+            delivery is None
+            or delivery.status != EventDelivery.Status.PENDING
+            or delivery.attempts != attempt
+        ):
+            return None
+        try:
+            handler = import_string(delivery.handler)
+            with transaction.atomic():
+                handler(delivery.event)
+        except Exception as exc:
+            logger.warning(
+                "event %s handler %s failed (attempt %s): %s",
+                delivery.event_id, delivery.handler, attempt, type(exc).__name__,
+            )
+            delivery.last_error = _error_text(exc)
+            if attempt >= settings.EVENTS_MAX_ATTEMPTS:
+                delivery.status = EventDelivery.Status.FAILED
+            delivery.full_clean(validate_unique=False, validate_constraints=False)
+            delivery.save(update_fields=["status", "last_error", "updated_at"])
+            return delivery
+        delivery.status = EventDelivery.Status.DONE
+        delivery.delivered_at = timezone.now()
+        delivery.full_clean(validate_unique=False, validate_constraints=False)
+        delivery.save(update_fields=["status", "delivered_at", "updated_at"])
+        return delivery
+
+
+def event_deliveries_run(
+    *, event_id: int | None = None, limit: int = 500, time_budget: float = 40.0
+) -> int:
+    """Deliver due pending deliveries (of one event, or of all events) and return how many ran.
+
+    Safe to run in any number of workers at once and to run twice for the same event: each
+    delivery is claimed under SKIP LOCKED and a finished one is never run again. A failed
+    attempt is retried by a later sweep after the EVENTS_RETRY_DELAYS backoff, never in the same
+    call, so one broken handler cannot hold up the others. Stops claiming after ``limit``
+    deliveries or ``time_budget`` seconds, so a sweep ends well inside the worker's task timeout.
+    """
+    ran = 0
+    seen: set[int] = set()
+    deadline = time.monotonic() + time_budget
+    while ran < limit and time.monotonic() < deadline:
+        claimed = _delivery_claim(event_id=event_id, exclude_ids=seen)
+        if claimed is None:
+            break
+        delivery_id, attempt = claimed
+        seen.add(delivery_id)
+        if _delivery_run(delivery_id=delivery_id, attempt=attempt) is not None:
+            ran += 1
+    return ran
+
+
+def event_delivery_redeliver(*, delivery: EventDelivery) -> EventDelivery:
+    """Queue a delivery again now with a fresh set of attempts (the operator's redelivery).
+
+    Also valid for a done delivery: handlers are idempotent, so a replay is harmless.
+    """
+    with transaction.atomic():
+        delivery = delivery_lock_wait(delivery_id=delivery.pk)
+        delivery.status = EventDelivery.Status.PENDING
+        delivery.attempts = 0
+        delivery.next_attempt_at = timezone.now()
+        delivery.delivered_at = None
+        delivery.full_clean(validate_unique=False, validate_constraints=False)
+        delivery.save(
+            update_fields=["status", "attempts", "next_attempt_at", "delivered_at", "updated_at"]
+        )
+        event_id = delivery.event_id
+        transaction.on_commit(lambda: _enqueue_dispatch(event_id))
+    return delivery
