@@ -1,1 +1,179 @@
-"""Models of the cards app."""
+"""Flash Card records: issuer keys, cards and their audit trail, programming links, tap log."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from flashpay.ids import new_id
+
+MSAT_PER_SAT = 1000
+
+
+class IssuerKey(models.Model):
+    """A Bolt Card IssuerKey, stored only encrypted (see cards/keys.py); one is active at a time.
+
+    New and re-programmed cards use the active key; retired keys still verify the cards that
+    were programmed with them until those cards are re-programmed.
+    """
+
+    ref = models.CharField(max_length=32, unique=True, default=new_id, editable=False)
+    label = models.CharField(max_length=100, blank=True)
+    encrypted_key = models.BinaryField(editable=False)
+    is_active = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"],
+                condition=Q(is_active=True),
+                name="cards_one_active_issuer_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label or 'issuer key'} ({self.ref}{', active' if self.is_active else ''})"
+
+
+class Card(models.Model):
+    """One Flash Card (an NTAG 424 DNA chip once programmed)."""
+
+    class Status(models.TextChoices):
+        INACTIVE = "inactive", "Inactive"
+        ACTIVE = "active", "Active"
+        FROZEN = "frozen", "Frozen"
+        CANCELED = "canceled", "Canceled"
+
+    public_id = models.CharField(max_length=32, unique=True, default=new_id, editable=False)
+    name = models.CharField(max_length=100)
+    holder = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="cards",
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.INACTIVE)
+    per_transaction_limit_msat = models.BigIntegerField(default=100_000 * MSAT_PER_SAT)
+    daily_limit_msat = models.BigIntegerField(default=500_000 * MSAT_PER_SAT)
+    issuer_key = models.ForeignKey(IssuerKey, on_delete=models.PROTECT, related_name="cards")
+    key_version = models.PositiveIntegerField(default=0)
+    # Set by the programming request; hex, upper case. Kept (unlike the Bolt Card reference
+    # server) so operators can find a card by the UID printed by their tools. NULL, not "",
+    # means "not programmed yet", so the unique constraints below ignore unprogrammed cards.
+    uid = models.CharField(max_length=14, null=True, blank=True)  # noqa: DJ001
+    # Bolt Card ID = PRF(IssuerKey, 2d003f7b | UID), hex: what a tap is looked up by.
+    chip_id = models.CharField(max_length=32, null=True, blank=True, editable=False)  # noqa: DJ001
+    programmed_at = models.DateTimeField(null=True, blank=True)
+    wiped_at = models.DateTimeField(null=True, blank=True)
+    last_counter = models.PositiveIntegerField(default=0)
+    # SHA-256 of the activation code printed with the card; the code itself is shown once.
+    activation_code_hash = models.CharField(max_length=64, unique=True, editable=False)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["issuer_key", "chip_id"],
+                condition=Q(chip_id__isnull=False) & ~Q(status="canceled"),
+                name="cards_one_live_card_per_chip",
+            ),
+            models.UniqueConstraint(
+                fields=["uid"],
+                condition=Q(uid__isnull=False) & ~Q(status="canceled"),
+                name="cards_one_live_card_per_uid",
+            ),
+            models.CheckConstraint(
+                condition=Q(per_transaction_limit_msat__gte=0) & Q(daily_limit_msat__gte=0),
+                name="cards_limits_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["inactive", "active", "frozen", "canceled"]),
+                name="cards_status_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["chip_id"]), models.Index(fields=["uid"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.public_id})"
+
+
+class CardEvent(models.Model):
+    """Append-only audit trail of a card: status transitions, programming and wipes."""
+
+    class Kind(models.TextChoices):
+        ISSUED = "issued", "Issued"
+        STATUS = "status", "Status change"
+        PROGRAMMED = "programmed", "Programmed"
+        WIPED = "wiped", "Wiped"
+        LINK_CREATED = "link_created", "Link created"
+        UPDATED = "updated", "Updated"
+
+    card = models.ForeignKey(Card, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.card_id} {self.kind} {self.from_status}->{self.to_status}"
+
+
+class ProgrammingLink(models.Model):
+    """A one-time link the Bolt Card NFC Programmer app fetches keys from (program or wipe)."""
+
+    class Kind(models.TextChoices):
+        PROGRAM = "program", "Program"
+        WIPE = "wipe", "Wipe"
+
+    card = models.ForeignKey(Card, on_delete=models.PROTECT, related_name="programming_links")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    # SHA-256 hex of the token; the token itself is shown once and never stored.
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_ip = models.GenericIPAddressField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} link for card {self.card_id}"
+
+
+class TapLog(models.Model):
+    """One tap as the tap endpoint saw it, accepted or not (for support and fraud review)."""
+
+    class Outcome(models.TextChoices):
+        ACCEPTED = "accepted", "Accepted"
+        REJECTED = "rejected", "Rejected"
+
+    card = models.ForeignKey(
+        Card, null=True, blank=True, on_delete=models.PROTECT, related_name="taps"
+    )
+    uid = models.CharField(max_length=14, blank=True)
+    counter = models.PositiveIntegerField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    reason = models.CharField(max_length=200, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["card", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"tap {self.outcome} card={self.card_id} ctr={self.counter}"
