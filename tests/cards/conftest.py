@@ -1,4 +1,5 @@
 """Fixtures for the cards tests."""
+
 import pytest
 
 from cards import services

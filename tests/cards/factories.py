@@ -1,4 +1,5 @@
 """factory_boy factories for cards tests (users come from here until tests/factories.py exists)."""
+
 import factory
 from django.contrib.auth import get_user_model
 

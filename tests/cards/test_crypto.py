@@ -1,4 +1,5 @@
 """SUN verification (NXP AN12196) and Bolt Card deterministic keys against published vectors."""
+
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 

@@ -1,4 +1,5 @@
 """Issuer keys: encrypted at rest, bound to their row, rotation keeps old cards verifiable."""
+
 import pytest
 from django.db import connection
 from django.test import override_settings

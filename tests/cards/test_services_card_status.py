@@ -1,0 +1,115 @@
+"""The card state machine: inactive -> active <-> frozen -> canceled, with an event per change."""
+
+import pytest
+
+from cards import services
+from cards.models import Card, CardEvent
+from flashpay.errors import Conflict
+
+from .factories import UserFactory, make_card
+
+pytestmark = pytest.mark.django_db
+S = Card.Status
+
+SERVICES = {
+    "activate": services.card_activate,
+    "freeze": services.card_freeze,
+    "unfreeze": services.card_unfreeze,
+    "cancel": services.card_cancel,
+}
+# (from, action) -> to; every pair not listed must be refused.
+ALLOWED = {
+    (S.INACTIVE, "activate"): S.ACTIVE,
+    (S.INACTIVE, "cancel"): S.CANCELED,
+    (S.ACTIVE, "freeze"): S.FROZEN,
+    (S.ACTIVE, "cancel"): S.CANCELED,
+    (S.FROZEN, "unfreeze"): S.ACTIVE,
+    (S.FROZEN, "cancel"): S.CANCELED,
+}
+
+
+def _card_in(status):
+    card = make_card().card
+    Card.objects.filter(pk=card.pk).update(status=status)
+    card.refresh_from_db()
+    return card
+
+
+@pytest.mark.parametrize("from_status", list(S))
+@pytest.mark.parametrize("action", list(SERVICES))
+def test_transition_table(from_status, action):
+    # given
+    card = _card_in(from_status)
+    operator = UserFactory()
+    events_before = CardEvent.objects.filter(card=card, kind=CardEvent.Kind.STATUS).count()
+    expected = ALLOWED.get((from_status, action))
+    if expected is None:
+        # when / then: refused, and nothing written
+        with pytest.raises(Conflict) as exc:
+            SERVICES[action](card=card, actor=operator, reason="test")
+        assert exc.value.code == "invalid-card-transition"
+        card.refresh_from_db()
+        assert card.status == from_status
+        assert (
+            CardEvent.objects.filter(card=card, kind=CardEvent.Kind.STATUS).count() == events_before
+        )
+    else:
+        result = SERVICES[action](card=card, actor=operator, reason="lost wallet")
+        card.refresh_from_db()
+        assert result.status == card.status == expected
+        event = CardEvent.objects.filter(card=card, kind=CardEvent.Kind.STATUS).latest("pk")
+        assert (event.from_status, event.to_status) == (from_status, expected)
+        assert event.actor == operator
+        assert event.reason == "lost wallet"
+        assert event.created_at is not None
+
+
+def test_activation_stamps_activated_at_once():
+    card = make_card().card
+    card = services.card_activate(card=card)
+    first = card.activated_at
+    assert first is not None
+    card = services.card_freeze(card=card)
+    card = services.card_unfreeze(card=card)
+    assert card.activated_at == first
+
+
+def test_stale_instance_cannot_skip_the_guard():
+    # An admin page loaded while the card was frozen; meanwhile it was canceled elsewhere.
+    card = make_card().card
+    services.card_activate(card=card)
+    stale = Card.objects.get(pk=card.pk)
+    services.card_cancel(card=card, reason="stolen")
+    with pytest.raises(Conflict):
+        services.card_unfreeze(card=stale)
+    assert Card.objects.get(pk=card.pk).status == S.CANCELED
+
+
+def test_issuance_writes_an_issued_event_and_hashes_the_activation_code():
+    created = make_card(name="Alice")
+    card = created.card
+    assert card.status == S.INACTIVE
+    assert created.activation_code not in card.activation_code_hash
+    assert CardEvent.objects.filter(card=card, kind=CardEvent.Kind.ISSUED).count() == 1
+    from cards.selectors import card_get_by_activation_code
+
+    typed = created.activation_code.lower().replace("-", " ")
+    assert card_get_by_activation_code(code=typed).pk == card.pk
+
+
+@pytest.mark.parametrize(
+    ("per_tx", "daily", "path"),
+    [
+        (-1, 10, "per_transaction_limit_msat"),
+        (10, -1, "daily_limit_msat"),
+        (20, 10, "per_transaction_limit_msat"),
+    ],
+)
+def test_bad_limits_are_refused_and_nothing_is_written(per_tx, daily, path):
+    from flashpay.errors import FieldError
+
+    with pytest.raises(FieldError) as exc:
+        make_card(per_transaction_limit_msat=per_tx, daily_limit_msat=daily)
+    assert exc.value.path == path
+    assert Card.objects.count() == 0
+    assert CardEvent.objects.count() == 0
