@@ -1,0 +1,405 @@
+"""Writes to the double-entry ledger: accounts, postings, holds, reversals and reconciliation.
+
+The public API other apps use (all keyword-only):
+
+- ``account_get_or_create(kind=, reference=, name=, allow_negative=None) -> Account``
+- ``transaction_post(entries=[(account, msat), ...], idempotency_key=, description=, metadata=)``
+  posts at once.
+- ``hold_create(...)`` (same arguments) reserves: a pending transaction. Then ``hold_post(hold=)``
+  or ``hold_void(hold=)``.
+- ``transaction_reverse(transaction=, idempotency_key=None, description=)`` posts the mirror.
+- ``ledger_reconcile(fix=False) -> ReconcileReport`` checks the cached balances against entries.
+
+Amounts are ``Msat`` (or int msat): positive adds to an account, negative takes from it; the
+entries of one transaction sum to zero and name each account at most once. To settle a hold for a
+different amount (e.g. the real routing fee), void it and post the real transfer inside one
+``transaction.atomic()``.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from flashpay.errors import ApplicationError, Conflict, InsufficientFunds
+from flashpay.ledger import selectors
+from flashpay.ledger.locks import accounts_lock, transaction_lock
+from flashpay.ledger.models import (
+    NON_NEGATIVE_KINDS,
+    Account,
+    AccountKind,
+    Entry,
+    Transaction,
+    TransactionStatus,
+)
+from flashpay.money import Msat
+
+logger = logging.getLogger(__name__)
+
+EntrySpec = tuple[Account, Msat | int]
+
+
+def _clean(obj) -> None:
+    """full_clean() without the uniqueness/constraint queries: the database enforces those
+    (unique idempotency key, check constraints) and the services turn a violation into a domain
+    error, so re-checking them here would only cost round trips on the hot path."""
+    obj.full_clean(validate_unique=False, validate_constraints=False)
+
+
+def account_get_or_create(
+    *,
+    kind: AccountKind | str,
+    reference: str,
+    name: str = "",
+    allow_negative: bool | None = None,
+) -> Account:
+    """The account for (kind, reference), created on first use.
+
+    ``allow_negative`` defaults by kind: card, merchant and member accounts hold customers' money
+    and may never go negative (asking for it is an error); the program-side kinds (node,
+    external, program budget, fees) may unless ``allow_negative=False`` is given. An existing
+    account is returned unchanged.
+    """
+    if kind not in AccountKind.values:
+        raise ApplicationError(f"unknown ledger account kind {kind!r}")
+    kind = AccountKind(kind)
+    if allow_negative is None:
+        allow_negative = kind not in NON_NEGATIVE_KINDS
+    elif allow_negative and kind in NON_NEGATIVE_KINDS:
+        raise ApplicationError(f"{kind.value} accounts can never go negative")
+    if not reference:
+        raise ApplicationError("a ledger account needs a reference")
+
+    existing = Account.objects.filter(kind=kind, reference=reference).first()
+    if existing is not None:
+        return existing
+    account = Account(kind=kind, reference=reference, name=name, allow_negative=allow_negative)
+    _clean(account)
+    try:
+        with transaction.atomic():
+            account.save()
+    except IntegrityError:
+        # Lost a race with a concurrent creator: theirs is the account.
+        return Account.objects.get(kind=kind, reference=reference)
+    return account
+
+
+def _legs(entries: Sequence[EntrySpec]) -> list[tuple[int, int]]:
+    """Validate the entries and return them as (account_id, msat) pairs."""
+    if len(entries) < 2:
+        raise ApplicationError("a ledger transaction needs at least two entries")
+    legs: list[tuple[int, int]] = []
+    for entry in entries:
+        try:
+            account, amount = entry
+        except (TypeError, ValueError):
+            raise ApplicationError("each entry must be an (account, amount) pair")
+        if not isinstance(account, Account) or account.pk is None:
+            raise ApplicationError("each entry needs a saved ledger Account")
+        msat = Msat(amount).value  # refuses floats and other non-integers
+        if msat == 0:
+            raise ApplicationError("a ledger entry cannot be zero")
+        legs.append((account.pk, msat))
+    if len({account_id for account_id, _ in legs}) != len(legs):
+        raise ApplicationError("a ledger transaction names each account at most once")
+    if sum(msat for _, msat in legs) != 0:
+        raise ApplicationError("the entries of a ledger transaction must sum to zero")
+    return legs
+
+
+def _same_legs(txn: Transaction, legs: list[tuple[int, int]]) -> bool:
+    stored = sorted(txn.entries.values_list("account_id", "amount_msat"))
+    return stored == sorted(legs)
+
+
+def _replay(*, idempotency_key: str, legs, is_hold: bool) -> Transaction | None:
+    """The stored transaction for this key if it is the same request, Conflict if it is not."""
+    existing = Transaction.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is None:
+        return None
+    # A hold may since have been posted or voided; a replay still gets it back as it is now.
+    same = existing.is_hold == is_hold and existing.reverses_id is None
+    if not same or not _same_legs(existing, legs):
+        raise Conflict(
+            f"idempotency key {idempotency_key!r} was already used for a different ledger "
+            "transaction"
+        )
+    return existing
+
+
+def _check_funds(accounts: Mapping[int, Account], legs) -> None:
+    for account_id, msat in legs:
+        account = accounts[account_id]
+        if msat < 0 and not account.allow_negative and account.available.value + msat < 0:
+            raise InsufficientFunds(
+                f"account {account.kind}:{account.reference} has {account.available} available, "
+                f"{Msat(-msat)} needed"
+            )
+
+
+def _bump_caches(legs, *, posted: int = 0, pending: int = 0) -> None:
+    """Add each leg to the cached balances: to posted (x posted) and/or pending (x pending).
+
+    ``pending=+1`` reserves, ``pending=-1`` releases a reservation; holding the account locks,
+    the F() updates cannot race.
+    """
+    for account_id, msat in legs:
+        changes: dict[str, Any] = {}
+        if posted:
+            changes["posted_msat"] = F("posted_msat") + posted * msat
+        if pending and msat < 0:
+            changes["pending_debit_msat"] = F("pending_debit_msat") + pending * -msat
+        if pending and msat > 0:
+            changes["pending_credit_msat"] = F("pending_credit_msat") + pending * msat
+        Account.objects.filter(pk=account_id).update(**changes)
+
+
+def _record(
+    *,
+    entries: Sequence[EntrySpec],
+    idempotency_key: str,
+    description: str,
+    metadata: dict | None,
+    status: str,
+) -> Transaction:
+    legs = _legs(entries)
+    is_hold = status == TransactionStatus.PENDING
+    if not idempotency_key:
+        raise ApplicationError("a ledger transaction needs an idempotency key")
+    try:
+        with transaction.atomic():
+            existing = _replay(idempotency_key=idempotency_key, legs=legs, is_hold=is_hold)
+            if existing is not None:
+                return existing
+            accounts = accounts_lock(account_ids=[account_id for account_id, _ in legs])
+            _check_funds(accounts, legs)
+            now = timezone.now()
+            txn = Transaction(
+                idempotency_key=idempotency_key,
+                status=status,
+                is_hold=is_hold,
+                description=description,
+                metadata=metadata or {},
+                posted_at=now if status == TransactionStatus.POSTED else None,
+            )
+            _clean(txn)
+            txn.save()
+            Entry.objects.bulk_create(
+                Entry(transaction=txn, account_id=account_id, amount_msat=msat)
+                for account_id, msat in legs
+            )
+            if status == TransactionStatus.POSTED:
+                _bump_caches(legs, posted=1)
+            else:
+                _bump_caches(legs, pending=1)
+            return txn
+    except IntegrityError:
+        # A concurrent request with the same key committed first: replay it (or Conflict).
+        existing = _replay(idempotency_key=idempotency_key, legs=legs, is_hold=is_hold)
+        if existing is None:
+            raise
+        return existing
+
+
+def transaction_post(
+    *,
+    entries: Sequence[EntrySpec],
+    idempotency_key: str,
+    description: str = "",
+    metadata: dict | None = None,
+) -> Transaction:
+    """Post a balanced transaction at once.
+
+    Raises InsufficientFunds when a non-negative account's available balance would drop below
+    zero, Conflict when ``idempotency_key`` was used for other entries. The same key with the same
+    entries returns the transaction stored the first time, so retries never post twice.
+    """
+    return _record(
+        entries=entries,
+        idempotency_key=idempotency_key,
+        description=description,
+        metadata=metadata,
+        status=TransactionStatus.POSTED,
+    )
+
+
+def hold_create(
+    *,
+    entries: Sequence[EntrySpec],
+    idempotency_key: str,
+    description: str = "",
+    metadata: dict | None = None,
+) -> Transaction:
+    """Reserve a transfer: a pending transaction that lowers the payers' available balance now
+    and credits nobody until ``hold_post``. Same errors and idempotency as ``transaction_post``."""
+    return _record(
+        entries=entries,
+        idempotency_key=idempotency_key,
+        description=description,
+        metadata=metadata,
+        status=TransactionStatus.PENDING,
+    )
+
+
+def _hold_settle(*, hold: Transaction | int, to: str) -> Transaction:
+    hold_id = hold.pk if isinstance(hold, Transaction) else hold
+    with transaction.atomic():
+        txn = transaction_lock(transaction_id=hold_id)
+        if txn.status == to:
+            return txn  # a task delivered twice: already done
+        if txn.status != TransactionStatus.PENDING:
+            raise Conflict(f"ledger transaction {txn.pk} is {txn.status}, not pending")
+        legs = list(txn.entries.values_list("account_id", "amount_msat"))
+        accounts_lock(account_ids=[account_id for account_id, _ in legs])
+        txn.status = to
+        if to == TransactionStatus.POSTED:
+            txn.posted_at = timezone.now()
+            update_fields = ["status", "posted_at"]
+            _bump_caches(legs, posted=1, pending=-1)
+        else:
+            txn.voided_at = timezone.now()
+            update_fields = ["status", "voided_at"]
+            _bump_caches(legs, pending=-1)
+        _clean(txn)
+        txn.save(update_fields=update_fields)
+        return txn
+
+
+def hold_post(*, hold: Transaction | int) -> Transaction:
+    """Turn a pending hold into a posted transaction (pending -> posted).
+
+    Posting an already posted hold returns it unchanged (tasks may run twice); a voided hold
+    raises Conflict. Cannot overdraw: the debits were reserved when the hold was made.
+    """
+    return _hold_settle(hold=hold, to=TransactionStatus.POSTED)
+
+
+def hold_void(*, hold: Transaction | int) -> Transaction:
+    """Release a pending hold (pending -> voided): the reserved money is available again.
+
+    Voiding an already voided hold returns it unchanged; a posted one raises Conflict (reverse it
+    instead).
+    """
+    return _hold_settle(hold=hold, to=TransactionStatus.VOIDED)
+
+
+def transaction_reverse(
+    *,
+    transaction: Transaction | int,
+    idempotency_key: str | None = None,
+    description: str = "",
+) -> Transaction:
+    """Post the mirror image of a posted transaction, linked to it through ``reverses``.
+
+    Refused (Conflict) for a pending or voided transaction (void the hold instead), for a
+    transaction already reversed, and for a reversal itself (post a new transaction instead).
+    Raises InsufficientFunds if a non-negative account has since spent the money.
+    """
+    return _reverse(
+        original=transaction, idempotency_key=idempotency_key, description=description
+    )
+
+
+def _reverse(*, original: Transaction | int, idempotency_key: str | None, description: str):
+    # Named apart from the public function because its `transaction` argument shadows the module.
+    original_id = original.pk if isinstance(original, Transaction) else original
+    with transaction.atomic():
+        txn = transaction_lock(transaction_id=original_id)
+        if txn.status != TransactionStatus.POSTED:
+            raise Conflict(f"ledger transaction {txn.pk} is {txn.status}; only posted ones reverse")
+        if txn.reverses_id is not None:
+            raise Conflict(f"ledger transaction {txn.pk} is a reversal; post a new transaction")
+        if Transaction.objects.filter(reverses_id=txn.pk).exists():
+            raise Conflict(f"ledger transaction {txn.pk} was already reversed")
+        legs = [(a, -m) for a, m in txn.entries.values_list("account_id", "amount_msat")]
+        accounts = accounts_lock(account_ids=[account_id for account_id, _ in legs])
+        _check_funds(accounts, legs)
+        reversal = Transaction(
+            idempotency_key=idempotency_key or f"reversal:{txn.idempotency_key}"[:200],
+            status=TransactionStatus.POSTED,
+            description=description or f"Reversal of #{txn.pk}",
+            metadata={},
+            reverses=txn,
+            posted_at=timezone.now(),
+        )
+        _clean(reversal)
+        try:
+            with transaction.atomic():
+                reversal.save()
+        except IntegrityError:
+            raise Conflict(f"idempotency key {reversal.idempotency_key!r} is already used")
+        Entry.objects.bulk_create(
+            Entry(transaction=reversal, account_id=account_id, amount_msat=msat)
+            for account_id, msat in legs
+        )
+        _bump_caches(legs, posted=1)
+        return reversal
+
+
+@dataclass
+class ReconcileReport:
+    """What ``ledger_reconcile`` found (and, with fix=True, repaired)."""
+
+    accounts_checked: int = 0
+    mismatches: list[selectors.BalanceMismatch] = field(default_factory=list)
+    posted_total_msat: int = 0
+    unbalanced_transaction_ids: list[int] = field(default_factory=list)
+    fixed: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches and not self.posted_total_msat and not (
+            self.unbalanced_transaction_ids
+        )
+
+
+def ledger_reconcile(*, fix: bool = False) -> ReconcileReport:
+    """Recompute every account's balances from its entries and compare with the caches.
+
+    Also checks that all posted entries sum to zero and that no transaction is unbalanced.
+    With ``fix=True`` each mismatching cache is rewritten from its entries under the account's
+    row lock (so no posting slips in between) and every rewrite is logged.
+    """
+    mismatches = selectors.account_balance_mismatch_list()
+    report = ReconcileReport(
+        accounts_checked=Account.objects.count(),
+        mismatches=mismatches,
+        posted_total_msat=selectors.ledger_posted_total().value,
+        unbalanced_transaction_ids=selectors.transaction_unbalanced_id_list(),
+    )
+    for mismatch in mismatches:
+        logger.error("ledger cache mismatch: %s", mismatch)
+    if report.posted_total_msat:
+        logger.error("ledger posted entries sum to %d msat, not zero", report.posted_total_msat)
+    if report.unbalanced_transaction_ids:
+        logger.error("unbalanced ledger transactions: %s", report.unbalanced_transaction_ids)
+    if fix:
+        for mismatch in mismatches:
+            if _account_cache_rewrite(account_id=mismatch.account_id):
+                report.fixed += 1
+    return report
+
+
+def _account_cache_rewrite(*, account_id: int) -> bool:
+    with transaction.atomic():
+        account = accounts_lock(account_ids=[account_id])[account_id]
+        truth = selectors.account_balance_from_entries(account=account)
+        old = (account.posted_msat, account.pending_debit_msat, account.pending_credit_msat)
+        new = (truth.posted.value, truth.pending_debit.value, truth.pending_credit.value)
+        if old == new:
+            return False  # fixed meanwhile by someone else
+        account.posted_msat, account.pending_debit_msat, account.pending_credit_msat = new
+        account.save(update_fields=["posted_msat", "pending_debit_msat", "pending_credit_msat"])
+        logger.warning(
+            "ledger cache of account %s rewritten: (posted, pending debit, pending credit) "
+            "%s -> %s",
+            account,
+            old,
+            new,
+        )
+        return True

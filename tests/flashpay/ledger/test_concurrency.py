@@ -1,0 +1,102 @@
+"""Concurrent debits of one account from many threads, each on its own database connection."""
+import threading
+
+import pytest
+from django.db import connection, connections
+
+from flashpay.errors import InsufficientFunds
+from flashpay.ledger import selectors, services
+from flashpay.ledger.models import AccountKind, Transaction
+from flashpay.money import Msat
+
+from .factories import AccountFactory, funded_account
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="needs row locks"),
+]
+
+THREADS = 50
+PRICE = 1_000
+
+
+@pytest.mark.parametrize("use_holds", [False, True], ids=["post", "hold"])
+def test_fifty_concurrent_debits_never_overdraw(use_holds):
+    # given: a card that can pay for 17 of 50 purchases, spread over several merchants
+    affordable = 17
+    card = funded_account(PRICE * affordable + PRICE // 2)
+    merchants = [AccountFactory(kind=AccountKind.MERCHANT) for _ in range(5)]
+    barrier = threading.Barrier(THREADS)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def spend(n: int) -> None:
+        try:
+            barrier.wait()
+            entries = [(card, -PRICE), (merchants[n % 5], PRICE)]
+            if use_holds:
+                hold = services.hold_create(entries=entries, idempotency_key=f"buy-{n}")
+                services.hold_post(hold=hold)
+            else:
+                services.transaction_post(entries=entries, idempotency_key=f"buy-{n}")
+            result = "ok"
+        except InsufficientFunds:
+            result = "refused"
+        except Exception as exc:  # surfaced by the assertion below
+            result = f"error: {exc!r}"
+        finally:
+            connections.close_all()
+        with lock:
+            outcomes.append(result)
+
+    # when
+    threads = [threading.Thread(target=spend, args=(n,)) for n in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # then
+    assert sorted(set(outcomes)) == ["ok", "refused"], outcomes
+    assert outcomes.count("ok") == affordable
+    balance = selectors.account_balance(account=card)
+    assert balance.posted == Msat(PRICE // 2)
+    assert balance.available == Msat(PRICE // 2)
+    assert Transaction.objects.filter(idempotency_key__startswith="buy-").count() == affordable
+    assert sum(selectors.account_balance(account=m).posted.value for m in merchants) == (
+        PRICE * affordable
+    )
+    assert selectors.ledger_posted_total() == Msat(0)
+    assert selectors.account_balance_mismatch_list() == []
+
+
+def test_concurrent_replays_of_one_key_post_once():
+    card = funded_account(10 * PRICE)
+    merchant = AccountFactory(kind=AccountKind.MERCHANT)
+    other = AccountFactory(kind=AccountKind.MERCHANT)
+    barrier = threading.Barrier(10)
+    ids: list[object] = []
+
+    def post(n: int) -> None:
+        try:
+            barrier.wait()
+            # half the callers name the accounts in the other order: still the same request
+            entries = [(card, -PRICE), (merchant, PRICE)]
+            txn = services.transaction_post(
+                entries=entries if n % 2 else entries[::-1], idempotency_key="same"
+            )
+            ids.append(txn.pk)
+        except Exception as exc:
+            ids.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=post, args=(n,)) for n in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(set(ids)) == 1 and isinstance(ids[0], int), ids
+    assert selectors.account_balance(account=card).posted == Msat(9 * PRICE)
+    assert selectors.account_balance(account=other).posted == Msat(0)
