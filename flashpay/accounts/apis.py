@@ -1,0 +1,517 @@
+"""Greenfield API: API keys, stores and store users (BTCPay's paths, fields and status codes)."""
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from flashpay.accounts import policies, selectors, services
+from flashpay.accounts.models import APIKey, NetworkFeeMode, SpeedPolicy, Store, StoreRole
+from flashpay.accounts.permissions import (
+    GreenfieldPermission,
+    greenfield_permission,
+    request_permission_set,
+    require_permission,
+)
+from flashpay.idempotency.apis import idempotent
+
+ERROR = inline_serializer(
+    "ProblemDetails", {"code": serializers.CharField(), "message": serializers.CharField()}
+)
+VALIDATION_ERROR = inline_serializer(
+    "ValidationProblemDetails",
+    {"path": serializers.CharField(), "message": serializers.CharField()},
+    many=True,
+)
+EMPTY_OK = OpenApiResponse(description="Done")
+
+
+class ApiKeyDataSerializer(serializers.Serializer):
+    """Greenfield ``ApiKeyData``; ``apiKey`` is the secret the caller sent or was just given."""
+
+    apiKey = serializers.CharField()
+    label = serializers.CharField()
+    permissions = serializers.ListField(child=serializers.CharField())
+
+
+def _api_key_data(api_key: APIKey, secret: str) -> dict:
+    return {"apiKey": secret, "label": api_key.label, "permissions": api_key.permissions}
+
+
+def _presented_secret(request) -> str:
+    # APIKeyAuthentication already validated the header's shape.
+    return request.headers["Authorization"].split()[1]
+
+
+class _ApiKeyOnly(GreenfieldPermission):
+    """These endpoints act on the key used to call them, so they need token authentication."""
+
+    def has_permission(self, request, view) -> bool:
+        if not isinstance(request.auth, APIKey):
+            if request.user and request.user.is_authenticated:
+                raise exceptions.NotAuthenticated("This endpoint needs API key authentication")
+            return False
+        return True
+
+
+class ApiKeyCurrentGetApi(APIView):
+    permission_classes = [_ApiKeyOnly]
+
+    @extend_schema(
+        operation_id="ApiKeys_GetCurrentApiKey",
+        tags=["API Keys"],
+        responses={200: ApiKeyDataSerializer, 401: ERROR},
+    )
+    def get(self, request):
+        return Response(ApiKeyDataSerializer(_api_key_data(request.auth, _presented_secret(request))).data)
+
+
+class ApiKeyCurrentDeleteApi(APIView):
+    permission_classes = [_ApiKeyOnly]
+
+    @extend_schema(
+        operation_id="ApiKeys_DeleteCurrentApiKey",
+        tags=["API Keys"],
+        responses={200: ApiKeyDataSerializer, 401: ERROR},
+    )
+    def delete(self, request):
+        data = _api_key_data(request.auth, _presented_secret(request))
+        services.api_key_delete(api_key=request.auth)
+        return Response(ApiKeyDataSerializer(data).data)
+
+
+class ApiKeyCurrentApi(ApiKeyCurrentGetApi, ApiKeyCurrentDeleteApi):
+    pass
+
+
+class ApiKeyCreateApi(APIView):
+    permission_classes = [GreenfieldPermission]
+
+    class InputSerializer(serializers.Serializer):
+        label = serializers.CharField(max_length=200, required=False, allow_null=True, allow_blank=True)
+        permissions = serializers.ListField(
+            child=serializers.CharField(), required=False, allow_null=True
+        )
+
+        class Meta:
+            ref_name = "CreateApiKey"
+
+    @extend_schema(
+        operation_id="ApiKeys_CreateApiKey",
+        tags=["API Keys"],
+        request=InputSerializer,
+        responses={200: ApiKeyDataSerializer, 400: VALIDATION_ERROR, 401: ERROR, 403: ERROR},
+    )
+    @greenfield_permission(policies.UNRESTRICTED)
+    @idempotent
+    def post(self, request):
+        serializer = ApiKeyCreateApi.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        api_key, secret = services.api_key_create(
+            user=request.user,
+            label=serializer.validated_data.get("label") or "",
+            permissions=serializer.validated_data.get("permissions") or [],
+        )
+        return Response(ApiKeyDataSerializer(_api_key_data(api_key, secret)).data)
+
+
+class ApiKeyDeleteApi(APIView):
+    permission_classes = [GreenfieldPermission]
+
+    @extend_schema(
+        operation_id="ApiKeys_DeleteApiKey",
+        tags=["API Keys"],
+        responses={200: EMPTY_OK, 401: ERROR, 403: ERROR, 404: ERROR},
+    )
+    @greenfield_permission(policies.UNRESTRICTED)
+    def delete(self, request, apikey: str):
+        api_key = selectors.api_key_get_by_secret(secret=apikey)
+        if api_key is None or api_key.user_id != request.user.pk:
+            raise exceptions.NotFound("The API key was not found for this user")
+        services.api_key_delete(api_key=api_key)
+        return Response(status=200)
+
+
+class NullableText(serializers.CharField):
+    """Greenfield sends and shows a missing text as null; the model keeps Django's empty string."""
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, allow_null=True, allow_blank=True, **kwargs)
+
+    def run_validation(self, data=serializers.empty):
+        if data is None or data is serializers.empty:
+            return ""
+        return super().run_validation(data)
+
+    def to_representation(self, value):
+        return value or None
+
+
+class NullableUrl(NullableText, serializers.URLField):
+    pass
+
+
+class NullableHexColor(NullableText, serializers.RegexField):
+    def __init__(self, **kwargs):
+        super().__init__(regex=r"^#[0-9A-Fa-f]{3}([0-9A-Fa-f]{3})?$", **kwargs)
+
+
+# Greenfield StoreBaseData field -> Store model field.
+class StoreSettingsSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    website = NullableUrl(max_length=500)
+    supportUrl = NullableText(source="support_url", max_length=500)
+    logoUrl = NullableText(source="logo_url", max_length=500)
+    cssUrl = NullableText(source="css_url", max_length=500)
+    paymentSoundUrl = NullableText(source="payment_sound_url", max_length=500)
+    brandColor = NullableHexColor(source="brand_color")
+    applyBrandColorToBackend = serializers.BooleanField(
+        source="apply_brand_color_to_backend", required=False, default=False
+    )
+    defaultCurrency = serializers.RegexField(
+        r"^[A-Za-z]{3,10}$", source="default_currency", required=False, default="USD"
+    )
+    additionalTrackedRates = serializers.ListField(
+        child=serializers.RegexField(r"^[A-Za-z]{3,10}$"),
+        source="additional_tracked_rates",
+        required=False,
+        default=list,
+    )
+    invoiceExpiration = serializers.IntegerField(
+        source="invoice_expiration", min_value=60, max_value=2073600, required=False, default=900
+    )
+    refundBOLT11Expiration = serializers.IntegerField(
+        source="refund_bolt11_expiration", min_value=0, max_value=3650, required=False, default=30
+    )
+    displayExpirationTimer = serializers.IntegerField(
+        source="display_expiration_timer", min_value=60, max_value=2073600, required=False, default=300
+    )
+    monitoringExpiration = serializers.IntegerField(
+        source="monitoring_expiration", min_value=600, max_value=2073600, required=False, default=86400
+    )
+    speedPolicy = serializers.ChoiceField(
+        SpeedPolicy.choices, source="speed_policy", required=False, default=SpeedPolicy.MEDIUM
+    )
+    lightningDescriptionTemplate = NullableText(source="lightning_description_template", max_length=500)
+    paymentTolerance = serializers.DecimalField(
+        source="payment_tolerance",
+        max_digits=5,
+        decimal_places=2,
+        min_value=0,
+        max_value=100,
+        coerce_to_string=False,
+        required=False,
+        default=0,
+    )
+    archived = serializers.BooleanField(required=False, default=False)
+    anyoneCanCreateInvoice = serializers.BooleanField(
+        source="anyone_can_create_invoice", required=False, default=False
+    )
+    receipt = serializers.JSONField(required=False, allow_null=True, default=None)
+    lightningAmountInSatoshi = serializers.BooleanField(
+        source="lightning_amount_in_satoshi", required=False, default=False
+    )
+    lightningPrivateRouteHints = serializers.BooleanField(
+        source="lightning_private_route_hints", required=False, default=False
+    )
+    onChainWithLnInvoiceFallback = serializers.BooleanField(
+        source="on_chain_with_ln_invoice_fallback", required=False, default=False
+    )
+    redirectAutomatically = serializers.BooleanField(
+        source="redirect_automatically", required=False, default=False
+    )
+    showRecommendedFee = serializers.BooleanField(
+        source="show_recommended_fee", required=False, default=True
+    )
+    recommendedFeeBlockTarget = serializers.IntegerField(
+        source="recommended_fee_block_target", min_value=1, max_value=1008, required=False, default=1
+    )
+    defaultLang = serializers.CharField(source="default_lang", max_length=20, required=False, default="en")
+    htmlTitle = NullableText(source="html_title", max_length=200)
+    networkFeeMode = serializers.ChoiceField(
+        NetworkFeeMode.choices,
+        source="network_fee_mode",
+        required=False,
+        default=NetworkFeeMode.MULTIPLE_PAYMENTS_ONLY,
+    )
+    payJoinEnabled = serializers.BooleanField(source="payjoin_enabled", required=False, default=False)
+    autoDetectLanguage = serializers.BooleanField(
+        source="auto_detect_language", required=False, default=False
+    )
+    showPayInWalletButton = serializers.BooleanField(
+        source="show_pay_in_wallet_button", required=False, default=True
+    )
+    showStoreHeader = serializers.BooleanField(source="show_store_header", required=False, default=True)
+    celebratePayment = serializers.BooleanField(source="celebrate_payment", required=False, default=True)
+    playSoundOnPayment = serializers.BooleanField(
+        source="play_sound_on_payment", required=False, default=False
+    )
+    lazyPaymentMethods = serializers.BooleanField(
+        source="lazy_payment_methods", required=False, default=False
+    )
+    defaultPaymentMethod = NullableText(source="default_payment_method", max_length=50)
+    paymentMethodCriteria = serializers.JSONField(
+        source="payment_method_criteria", required=False, allow_null=True, default=None
+    )
+
+
+    class Meta:
+        ref_name = "StoreBaseData"
+
+
+class StoreDataSerializer(StoreSettingsSerializer):
+    id = serializers.CharField()
+
+    class Meta:
+        ref_name = "StoreData"
+
+
+def _store_input(request) -> tuple[str, dict]:
+    serializer = StoreSettingsSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    settings = dict(serializer.validated_data)
+    name = settings.pop("name")
+    return name, settings
+
+
+def _store_data(store: Store) -> dict:
+    return StoreDataSerializer(store).data
+
+
+class StoreListApi(APIView):
+    permission_classes = [GreenfieldPermission]
+
+    @extend_schema(
+        operation_id="Stores_GetStores",
+        tags=["Stores"],
+        responses={200: StoreDataSerializer(many=True), 401: ERROR},
+    )
+    @greenfield_permission(policies.CAN_VIEW_STORE_SETTINGS)
+    def get(self, request):
+        stores = selectors.store_list_for_principal(
+            user=request.user,
+            permission_set=request_permission_set(request),
+            policy=policies.CAN_VIEW_STORE_SETTINGS,
+        )
+        return Response(StoreDataSerializer(stores, many=True).data)
+
+
+class StoreCreateApi(APIView):
+    permission_classes = [GreenfieldPermission]
+
+    @extend_schema(
+        operation_id="Stores_CreateStore",
+        tags=["Stores"],
+        request=StoreSettingsSerializer,
+        responses={200: StoreDataSerializer, 400: VALIDATION_ERROR, 401: ERROR, 403: ERROR},
+    )
+    @greenfield_permission(policies.CAN_MODIFY_STORE_SETTINGS)
+    @idempotent
+    def post(self, request):
+        # A new store has no id yet, so only an unscoped canmodifystoresettings may create one.
+        require_permission(request=request, policy=policies.CAN_MODIFY_STORE_SETTINGS)
+        name, settings = _store_input(request)
+        store = services.store_create(user=request.user, name=name, settings=settings)
+        return Response(_store_data(store))
+
+
+class StoresApi(StoreListApi, StoreCreateApi):
+    pass
+
+
+class StoreGetApi(APIView):
+    permission_classes = [GreenfieldPermission]
+
+    @extend_schema(
+        operation_id="Stores_GetStore",
+        tags=["Stores"],
+        responses={200: StoreDataSerializer, 403: ERROR, 404: ERROR},
+    )
+    @greenfield_permission(policies.CAN_VIEW_STORE_SETTINGS)
+    def get(self, request, storeId: str):
+        return Response(_store_data(selectors.store_get(store_id=storeId)))
+
+
+class StoreUpdateApi(APIView):
+    permission_classes = [GreenfieldPermission]
+
+    @extend_schema(
+        operation_id="Stores_UpdateStore",
+        tags=["Stores"],
+        request=StoreSettingsSerializer,
+        responses={200: StoreDataSerializer, 400: VALIDATION_ERROR, 403: ERROR, 404: ERROR},
+    )
+    @greenfield_permission(policies.CAN_MODIFY_STORE_SETTINGS)
+    def put(self, request, storeId: str):
+        store = selectors.store_get(store_id=storeId)
+        name, settings = _store_input(request)
+        store = services.store_update(store=store, name=name, settings=settings)
+        return Response(_store_data(store))
+
+
+class StoreDeleteApi(APIView):
+    permission_classes = [GreenfieldPermission]
+
+    @extend_schema(
+        operation_id="Stores_DeleteStore",
+        tags=["Stores"],
+        responses={200: EMPTY_OK, 403: ERROR, 404: ERROR, 409: ERROR},
+    )
+    @greenfield_permission(policies.CAN_MODIFY_STORE_SETTINGS)
+    def delete(self, request, storeId: str):
+        services.store_delete(store=selectors.store_get(store_id=storeId))
+        return Response(status=200)
+
+
+class StoreDetailApi(StoreGetApi, StoreUpdateApi, StoreDeleteApi):
+    pass
+
+
+class RoleDataSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    role = serializers.CharField()
+    permissions = serializers.ListField(child=serializers.CharField())
+    isServerRole = serializers.BooleanField()
+
+
+class StoreRolesApi(APIView):
+    permission_classes = [GreenfieldPermission]
+
+    @extend_schema(
+        operation_id="Stores_GetStoreRoles",
+        tags=["Stores"],
+        responses={200: RoleDataSerializer(many=True), 403: ERROR, 404: ERROR},
+    )
+    @greenfield_permission(policies.CAN_MODIFY_STORE_SETTINGS)
+    def get(self, request, storeId: str):
+        roles = [
+            {"id": role, "role": role, "permissions": list(perms), "isServerRole": True}
+            for role, perms in policies.ROLE_PERMISSIONS.items()
+        ]
+        return Response(RoleDataSerializer(roles, many=True).data)
+
+
+class StoreUserDataSerializer(serializers.Serializer):
+    """Greenfield ``StoreUserData`` (ApplicationUserData plus the store role)."""
+
+    id = serializers.CharField(source="user.pk")
+    userId = serializers.CharField(source="user.pk")
+    email = serializers.CharField(source="user.email")
+    name = serializers.SerializerMethodField()
+    storeRole = serializers.CharField(source="role")
+    role = serializers.CharField()
+    created = serializers.SerializerMethodField()
+    disabled = serializers.SerializerMethodField()
+    roles = serializers.SerializerMethodField()
+
+    def get_name(self, member) -> str | None:
+        return member.user.get_full_name() or None
+
+    def get_created(self, member) -> int:
+        return int(member.user.date_joined.timestamp())
+
+    def get_disabled(self, member) -> bool:
+        return not member.user.is_active
+
+    def get_roles(self, member) -> list[str]:
+        return ["ServerAdmin"] if member.user.is_superuser else []
+
+
+class StoreUserListApi(APIView):
+    permission_classes = [GreenfieldPermission]
+
+    @extend_schema(
+        operation_id="Stores_GetStoreUsers",
+        tags=["Stores (Users)"],
+        responses={200: StoreUserDataSerializer(many=True), 403: ERROR, 404: ERROR},
+    )
+    @greenfield_permission(policies.CAN_MODIFY_STORE_SETTINGS)
+    def get(self, request, storeId: str):
+        store = selectors.store_get(store_id=storeId)
+        return Response(StoreUserDataSerializer(selectors.store_member_list(store=store), many=True).data)
+
+
+class StoreUserInputSerializer(serializers.Serializer):
+    userId = serializers.CharField(required=False, max_length=254, help_text="User id or e-mail")
+    storeRole = serializers.CharField(required=False, max_length=50)
+    role = serializers.CharField(required=False, max_length=50, help_text="Deprecated: use storeRole")
+
+    class Meta:
+        ref_name = "StoreUser"
+
+    def validate(self, attrs):
+        role = attrs.get("storeRole") or attrs.get("role")
+        if not role:
+            raise serializers.ValidationError({"storeRole": "This field is required."})
+        if role not in StoreRole.values:
+            raise serializers.ValidationError(
+                {"storeRole": f"Unknown role; expected one of {', '.join(StoreRole.values)}"}
+            )
+        attrs["storeRole"] = role
+        return attrs
+
+
+class StoreUserAddApi(APIView):
+    permission_classes = [GreenfieldPermission]
+
+    @extend_schema(
+        operation_id="Stores_AddStoreUser",
+        tags=["Stores (Users)"],
+        request=StoreUserInputSerializer,
+        responses={200: EMPTY_OK, 400: VALIDATION_ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
+    )
+    @greenfield_permission(policies.CAN_MODIFY_STORE_SETTINGS)
+    def post(self, request, storeId: str):
+        serializer = StoreUserInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        if not serializer.validated_data.get("userId"):
+            raise serializers.ValidationError({"userId": "This field is required."})
+        store = selectors.store_get(store_id=storeId)
+        user = selectors.user_get_by_id_or_email(id_or_email=serializer.validated_data["userId"])
+        services.store_member_add(store=store, user=user, role=serializer.validated_data["storeRole"])
+        return Response(status=200)
+
+
+class StoreUsersApi(StoreUserListApi, StoreUserAddApi):
+    pass
+
+
+class StoreUserUpdateApi(APIView):
+    permission_classes = [GreenfieldPermission]
+
+    @extend_schema(
+        operation_id="Stores_UpdateStoreUser",
+        tags=["Stores (Users)"],
+        request=StoreUserInputSerializer,
+        responses={200: EMPTY_OK, 400: VALIDATION_ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
+    )
+    @greenfield_permission(policies.CAN_MODIFY_STORE_SETTINGS)
+    def put(self, request, storeId: str, idOrEmail: str):
+        serializer = StoreUserInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        store = selectors.store_get(store_id=storeId)
+        user = selectors.user_get_by_id_or_email(id_or_email=idOrEmail)
+        services.store_member_update(store=store, user=user, role=serializer.validated_data["storeRole"])
+        return Response(status=200)
+
+
+class StoreUserRemoveApi(APIView):
+    permission_classes = [GreenfieldPermission]
+
+    @extend_schema(
+        operation_id="Stores_RemoveStoreUser",
+        tags=["Stores (Users)"],
+        responses={200: EMPTY_OK, 403: ERROR, 404: ERROR, 409: ERROR},
+    )
+    @greenfield_permission(policies.CAN_MODIFY_STORE_SETTINGS)
+    def delete(self, request, storeId: str, idOrEmail: str):
+        store = selectors.store_get(store_id=storeId)
+        user = selectors.user_get_by_id_or_email(id_or_email=idOrEmail)
+        services.store_member_remove(store=store, user=user)
+        return Response(status=200)
+
+
+class StoreUserDetailApi(StoreUserUpdateApi, StoreUserRemoveApi):
+    pass
+
