@@ -19,7 +19,7 @@ class OperatorFactory(UserFactory):
     username = factory.Sequence(lambda n: f"cards-operator-{n}")
     is_staff = True
     is_superuser = True
-    password = factory.PostGenerationMethodCall("set_password", "operator-pass-123")
+    password = factory.django.Password("operator-pass-123")
 
 
 def make_card(**kwargs):

@@ -1,0 +1,280 @@
+"""Operator admin for Flash Cards: issue, program, wipe, freeze and cancel cards; keys; tap log."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from cards import services
+from cards.forms import CardIssueForm, CardReasonForm
+from cards.models import Card, CardEvent, IssuerKey, ProgrammingLink, TapLog
+from cards.qr import qr_svg
+from flashpay.errors import ApplicationError
+from flashpay.money import Msat
+
+
+class ReadOnlyMixin:
+    """Audit rows and keys change only through services: no hand edits, no deletes."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class CardEventInline(ReadOnlyMixin, admin.TabularInline):
+    model = CardEvent
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "kind", "from_status", "to_status", "actor", "reason")
+    readonly_fields = fields
+    ordering = ("-pk",)
+
+
+def _link_rows(links) -> list[dict]:
+    return [
+        {
+            "card": created.link.card,
+            "kind": created.link.kind,
+            "url": created.url,
+            "deeplink": created.deeplink,
+            "qr": qr_svg(created.deeplink),
+            "expires_at": created.link.expires_at,
+            "activation_code": activation_code,
+        }
+        for created, activation_code in links
+    ]
+
+
+def _render_links(modeladmin, request, rows, title):
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "rows": rows,
+        "opts": modeladmin.model._meta,
+        "changelist_url": reverse("admin:cards_card_changelist"),
+    }
+    response = TemplateResponse(request, "cards/admin/links.html", context)
+    # Tokens and activation codes are shown once: keep them out of every cache.
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _status_action(service, verb: str, description: str):
+    def action(modeladmin, request, queryset):
+        form = CardReasonForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            done, refused = 0, []
+            for card in queryset.order_by("pk"):
+                try:
+                    service(card=card, actor=request.user, reason=form.cleaned_data["reason"])
+                    done += 1
+                except ApplicationError as exc:
+                    refused.append(f"{card.name}: {exc.message}")
+            if done:
+                modeladmin.message_user(request, f"{done} card(s) {verb}.", messages.SUCCESS)
+            for line in refused:
+                modeladmin.message_user(request, line, messages.ERROR)
+            return None
+        context = {
+            **modeladmin.admin_site.each_context(request),
+            "title": f"{description}?",
+            "cards": queryset.order_by("pk"),
+            "form": form,
+            "action": request.POST.get("action"),
+            "verb": verb,
+            "opts": modeladmin.model._meta,
+        }
+        return TemplateResponse(request, "cards/admin/confirm_status.html", context)
+
+    action.__name__ = f"{verb}_cards"
+    return admin.action(description=description, permissions=["change"])(action)
+
+
+@admin.register(Card)
+class CardAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "public_id",
+        "status",
+        "holder",
+        "uid",
+        "key_version",
+        "last_counter",
+        "programmed_at",
+        "created_at",
+    )
+    list_filter = ("status", "issuer_key")
+    search_fields = ("uid", "public_id", "name", "holder__username", "holder__email")
+    list_select_related = ("holder",)
+    raw_id_fields = ("holder",)
+    fields = (
+        "public_id",
+        "name",
+        "holder",
+        "status",
+        "per_transaction_limit_msat",
+        "daily_limit_msat",
+        "uid",
+        "key_version",
+        "last_counter",
+        "issuer_key",
+        "programmed_at",
+        "wiped_at",
+        "activated_at",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = tuple(
+        f
+        for f in fields
+        if f not in {"name", "holder", "per_transaction_limit_msat", "daily_limit_msat"}
+    )
+    inlines = [CardEventInline]
+    actions = [
+        _status_action(services.card_activate, "activated", "Activate selected cards"),
+        _status_action(services.card_freeze, "frozen", "Freeze selected cards"),
+        _status_action(services.card_unfreeze, "unfrozen", "Unfreeze selected cards"),
+        _status_action(services.card_cancel, "canceled", "Cancel selected cards"),
+        "make_program_links",
+        "make_wipe_links",
+    ]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # cancel instead: the card's history and ledger stay
+
+    def get_urls(self):
+        issue = path("issue/", self.admin_site.admin_view(self.issue_view), name="cards_card_issue")
+        return [issue, *super().get_urls()]
+
+    def add_view(self, request, form_url="", extra_context=None):
+        # Cards are issued through the service (activation code, programming link, events).
+        return HttpResponseRedirect(reverse("admin:cards_card_issue"))
+
+    def issue_view(self, request):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = CardIssueForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                issued = services.card_issue_batch(
+                    count=data["count"],
+                    name_prefix=data["name_prefix"],
+                    per_transaction_limit_msat=Msat.from_sat(
+                        data["per_transaction_limit_sat"]
+                    ).value,
+                    daily_limit_msat=Msat.from_sat(data["daily_limit_sat"]).value,
+                    actor=request.user,
+                )
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+            else:
+                rows = _link_rows((i.program_link, i.activation_code) for i in issued)
+                return _render_links(self, request, rows, f"{len(issued)} card(s) issued")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Issue Flash Cards",
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "cards/admin/issue.html", context)
+
+    def save_model(self, request, obj, form, change):
+        # Only the change form reaches here (add goes to issue_view); route it to the service.
+        updated = services.card_update(
+            card=obj,
+            name=form.cleaned_data["name"],
+            holder=form.cleaned_data["holder"],
+            per_transaction_limit_msat=form.cleaned_data["per_transaction_limit_msat"],
+            daily_limit_msat=form.cleaned_data["daily_limit_msat"],
+            actor=request.user,
+        )
+        obj.__dict__.update(updated.__dict__)
+
+    def _links(self, request, queryset, kind: str, title: str):
+        links = []
+        for card in queryset.order_by("pk"):
+            try:
+                links.append(
+                    (services.programming_link_create(card=card, kind=kind, actor=request.user), "")
+                )
+            except ApplicationError as exc:
+                self.message_user(request, f"{card.name}: {exc.message}", messages.ERROR)
+        if not links:
+            return None
+        return _render_links(self, request, _link_rows(links), title)
+
+    @admin.action(description="Make programming links (QR)", permissions=["change"])
+    def make_program_links(self, request, queryset):
+        return self._links(request, queryset, ProgrammingLink.Kind.PROGRAM, "Programming links")
+
+    @admin.action(description="Make wipe links (QR)", permissions=["change"])
+    def make_wipe_links(self, request, queryset):
+        return self._links(request, queryset, ProgrammingLink.Kind.WIPE, "Wipe links")
+
+
+@admin.register(IssuerKey)
+class IssuerKeyAdmin(admin.ModelAdmin):
+    list_display = ("ref", "label", "is_active", "created_at", "retired_at")
+    fields = ("label",)
+    actions = ["make_active"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("label",)
+        return ("ref", "label", "is_active", "created_at", "retired_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        # The key itself is never shown, not even encrypted.
+        return () if obj is None else ("ref", "label", "is_active", "created_at", "retired_at")
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # cards programmed with it would become unverifiable
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        created = services.issuer_key_create(label=form.cleaned_data["label"], activate=True)
+        obj.__dict__.update(created.__dict__)
+
+    @admin.action(description="Make the selected key the active one", permissions=["change"])
+    def make_active(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one key.", messages.ERROR)
+            return
+        key = services.issuer_key_activate(issuer_key=queryset.get())
+        self.message_user(request, f"{key} is now used for new programming.", messages.SUCCESS)
+
+
+@admin.register(ProgrammingLink)
+class ProgrammingLinkAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = (
+        "card",
+        "kind",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "used_at",
+        "revoked_at",
+    )
+    list_filter = ("kind",)
+    search_fields = ("card__public_id", "card__name", "card__uid")
+    list_select_related = ("card", "created_by")
+    exclude = ("token_hash",)
+
+
+@admin.register(TapLog)
+class TapLogAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("created_at", "card", "uid", "counter", "outcome", "reason", "ip")
+    list_filter = ("outcome",)
+    search_fields = ("uid", "card__public_id", "card__name", "card__uid")
+    list_select_related = ("card",)
+    date_hierarchy = "created_at"
