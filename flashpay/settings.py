@@ -161,3 +161,17 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# --- Lightning (lightning/) ---
+# FlashPay's node as a BTCPay-style connection string (see .env.example). Default: the devnode's
+# LND node "flashpay" as `manage.py devnode` writes it under DEVNODE_LND_DIR.
+DEVNODE_LND_DIR = env.path("DEVNODE_LND_DIR", default=BASE_DIR / "var" / "devnode" / "lnd")
+LIGHTNING_CONNECTION_STRING = env.str(
+    "LIGHTNING_CONNECTION_STRING",
+    default=(
+        f"type=lnd-grpc;server=127.0.0.1:10009;macaroonfilepath={DEVNODE_LND_DIR}/flashpay/admin.macaroon;"
+        f"certpath={DEVNODE_LND_DIR}/flashpay/tls.cert"
+    ),
+)
+# Seconds to wait for an answer from the Lightning node (payments take their own timeout).
+LIGHTNING_TIMEOUT = env.float("LIGHTNING_TIMEOUT", default=10.0)

@@ -3,7 +3,7 @@ import pytest
 from rest_framework.test import APIClient
 
 # Fixture modules shared across areas (devnode processes and the like) live in tests/fixtures/.
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["tests.fixtures.lnd", "tests.fixtures.bitcoind"]
 
 
 @pytest.fixture

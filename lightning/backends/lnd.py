@@ -1,0 +1,395 @@
+"""LND backend: lnrpc/routerrpc over gRPC with TLS and a macaroon."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+
+import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from google.protobuf.message import DecodeError
+
+from lightning.backends.base import (
+    InvoiceState,
+    LightningBackend,
+    NodeBalance,
+    NodeInfo,
+    NodeInvoice,
+    PaymentResult,
+    PaymentStatus,
+)
+from lightning.bolt11_helpers import DecodedPaymentRequest, decode_bolt11
+from lightning.errors import (
+    InvalidPaymentRequest,
+    InvoiceNotFound,
+    LightningError,
+    NodeAnswerError,
+    NodeAuthError,
+    NodeTLSError,
+    NodeUnreachable,
+)
+from lightning.protos import lightning_pb2 as ln
+from lightning.protos import lightning_pb2_grpc as ln_grpc
+from lightning.protos import router_pb2 as router
+from lightning.protos import router_pb2_grpc as router_grpc
+
+logger = logging.getLogger(__name__)
+
+_INVOICE_STATES = {
+    ln.Invoice.OPEN: InvoiceState.OPEN,
+    ln.Invoice.ACCEPTED: InvoiceState.OPEN,
+    ln.Invoice.SETTLED: InvoiceState.SETTLED,
+    ln.Invoice.CANCELED: InvoiceState.CANCELED,
+}
+# Large enough for LND's biggest answers, as lncli sets it.
+_MAX_MESSAGE = 200 * 1024 * 1024
+
+
+def fetch_certificate_by_thumbprint(host: str, port: int, thumbprint: str, *, timeout: float) -> bytes:
+    """The node's certificate as PEM, accepted only if its SHA-256 thumbprint matches (BTCPay's
+    `certthumbprint`): the pinned certificate then serves as the gRPC root of trust."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # verified by the pinned thumbprint below instead
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as raw:
+            with context.wrap_socket(raw, server_hostname=host) as tls:
+                der = tls.getpeercert(binary_form=True)
+    except OSError as exc:
+        raise NodeUnreachable(f"cannot reach LND at {host}:{port}: {exc.strerror or exc}")
+    actual = hashlib.sha256(der).hexdigest()
+    wanted = thumbprint.replace(":", "").lower()
+    if not hmac.compare_digest(actual, wanted):
+        raise NodeTLSError(f"LND at {host}:{port} presented a certificate with another thumbprint")
+    return x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
+
+
+class LndBackend(LightningBackend):
+    def __init__(
+        self,
+        *,
+        server: str,
+        macaroon: bytes,
+        cert_pem: bytes | None = None,
+        cert_thumbprint: str | None = None,
+        timeout: float = 10.0,
+    ):
+        self.server = server
+        self.timeout = timeout
+        self._macaroon_hex = macaroon.hex()
+        self._cert_pem = cert_pem
+        self._cert_thumbprint = cert_thumbprint
+        self._channel: grpc.Channel | None = None
+        self._lock = threading.Lock()
+        self._network: str | None = None
+
+    def __repr__(self) -> str:  # never the macaroon
+        return f"LndBackend(server={self.server!r})"
+
+    # --- plumbing -------------------------------------------------------------------------------
+    def _open(self) -> grpc.Channel:
+        with self._lock:
+            if self._channel is None:
+                cert = self._cert_pem
+                if cert is None and self._cert_thumbprint:
+                    host, _, port = self.server.rpartition(":")
+                    cert = fetch_certificate_by_thumbprint(
+                        host.strip("[]"), int(port), self._cert_thumbprint, timeout=self.timeout
+                    )
+                credentials = grpc.ssl_channel_credentials(root_certificates=cert)
+                options = [
+                    ("grpc.max_receive_message_length", _MAX_MESSAGE),
+                    # LND's self-signed certificate names localhost; pinned roots make this safe.
+                    ("grpc.ssl_target_name_override", "localhost"),
+                ] if cert is not None else [("grpc.max_receive_message_length", _MAX_MESSAGE)]
+                self._channel = grpc.secure_channel(self.server, credentials, options=options)
+            return self._channel
+
+    @property
+    def _metadata(self) -> list[tuple[str, str]]:
+        return [("macaroon", self._macaroon_hex)]
+
+    def _lightning(self) -> ln_grpc.LightningStub:
+        return ln_grpc.LightningStub(self._open())
+
+    def _router(self) -> router_grpc.RouterStub:
+        return router_grpc.RouterStub(self._open())
+
+    def close(self) -> None:
+        with self._lock:
+            if self._channel is not None:
+                self._channel.close()
+                self._channel = None
+
+    def _error(self, exc: grpc.RpcError, what: str) -> LightningError:
+        code, details = exc.code(), exc.details() or ""
+        lowered = details.lower()
+        if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED) or "macaroon" in lowered:
+            return NodeAuthError(f"LND at {self.server} refused our macaroon ({what})")
+        if code == grpc.StatusCode.UNAVAILABLE:
+            if any(word in lowered for word in ("ssl", "tls", "handshake", "certificate")):
+                return NodeTLSError(f"TLS handshake with LND at {self.server} failed: check the certificate")
+            return NodeUnreachable(f"LND at {self.server} is unreachable ({what}): {details}")
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            return NodeUnreachable(f"LND at {self.server} did not answer in time ({what})")
+        if code == grpc.StatusCode.INTERNAL and "deserializ" in lowered:
+            return NodeAnswerError(f"LND at {self.server} sent an answer we cannot parse ({what})")
+        if code == grpc.StatusCode.NOT_FOUND:
+            return InvoiceNotFound(f"{what}: {details}")
+        return LightningError(f"LND {what} failed: {details or code.name}")
+
+    def _call(self, method, request, what: str):
+        try:
+            return method(request, metadata=self._metadata, timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise self._error(exc, what)
+        except DecodeError:
+            raise NodeAnswerError(f"LND at {self.server} sent an answer we cannot parse ({what})")
+
+    # --- invoices -------------------------------------------------------------------------------
+    def create_invoice(self, *, amount_msat, memo="", description=None, description_hash=None, expiry=3600):
+        if amount_msat is not None and amount_msat < 0:
+            raise InvalidPaymentRequest("amount_msat must not be negative")
+        if description is not None:
+            # LUD-06 style: the invoice commits to the SHA-256 of the full description.
+            description_hash = hashlib.sha256(description.encode()).digest()
+        request = ln.Invoice(
+            memo=memo,
+            value_msat=amount_msat or 0,
+            description_hash=description_hash or b"",
+            expiry=expiry,
+        )
+        answer = self._call(self._lightning().AddInvoice, request, "AddInvoice")
+        if len(answer.r_hash) != 32 or not answer.payment_request:
+            raise NodeAnswerError(f"LND at {self.server} answered AddInvoice without hash or request")
+        decoded = decode_bolt11(answer.payment_request)
+        if decoded.payment_hash != answer.r_hash.hex():
+            raise NodeAnswerError("LND's payment request does not carry the payment hash it reported")
+        return NodeInvoice(
+            payment_hash=answer.r_hash.hex(),
+            bolt11=answer.payment_request,
+            amount_msat=amount_msat or None,
+            state=InvoiceState.OPEN,
+            memo=memo,
+            description_hash=(description_hash or b"").hex(),
+            created_at=decoded.timestamp,
+            expires_at=decoded.expires_at,
+        )
+
+    def _invoice(self, message: ln.Invoice) -> NodeInvoice:
+        if len(message.r_hash) != 32 or message.state not in _INVOICE_STATES:
+            raise NodeAnswerError(f"LND at {self.server} sent a malformed invoice")
+        state = _INVOICE_STATES[message.state]
+        return NodeInvoice(
+            payment_hash=message.r_hash.hex(),
+            bolt11=message.payment_request,
+            amount_msat=message.value_msat or None,
+            state=state,
+            memo=message.memo,
+            description_hash=message.description_hash.hex(),
+            created_at=message.creation_date,
+            expires_at=message.creation_date + message.expiry,
+            settled_at=message.settle_date if state == InvoiceState.SETTLED else None,
+            settle_index=message.settle_index,
+            amount_received_msat=message.amt_paid_msat,
+            preimage=message.r_preimage.hex() if state == InvoiceState.SETTLED else "",
+        )
+
+    def lookup_invoice(self, payment_hash: str) -> NodeInvoice:
+        try:
+            r_hash = bytes.fromhex(payment_hash)
+        except ValueError:
+            r_hash = b""
+        if len(r_hash) != 32:
+            raise InvalidPaymentRequest("a payment hash is 32 bytes of hex")
+        return self._invoice(self._call(self._lightning().LookupInvoice, ln.PaymentHash(r_hash=r_hash), "LookupInvoice"))
+
+    def stream_settled(self, *, from_settle_index, stop_event=None) -> Iterator[NodeInvoice]:
+        # LND replays settlements after a non-zero settle_index, then streams live (lnrpc
+        # SubscribeInvoices). Index 0 asks for no backlog: callers reconcile that case. The call
+        # starts here, not at the first next(), so a caller can reconcile after subscribing.
+        call = self._lightning().SubscribeInvoices(
+            ln.InvoiceSubscription(settle_index=from_settle_index), metadata=self._metadata
+        )
+        return self._settled(call, from_settle_index, stop_event)
+
+    def _settled(self, call, from_settle_index: int, stop_event) -> Iterator[NodeInvoice]:
+        done = threading.Event()
+
+        def cancel_on_stop() -> None:
+            while not done.is_set():
+                if stop_event is not None and stop_event.wait(0.2):
+                    call.cancel()
+                    return
+                if stop_event is None:
+                    done.wait(1)
+
+        watcher = threading.Thread(target=cancel_on_stop, name="lnd-stream-stop", daemon=True)
+        watcher.start()
+        cursor = from_settle_index
+        try:
+            for message in call:
+                if message.state != ln.Invoice.SETTLED or message.settle_index <= cursor:
+                    continue
+                invoice = self._invoice(message)
+                cursor = invoice.settle_index
+                yield invoice
+        except grpc.RpcError as exc:
+            if stop_event is not None and stop_event.is_set() and exc.code() == grpc.StatusCode.CANCELLED:
+                return
+            raise self._error(exc, "SubscribeInvoices")
+        finally:
+            done.set()
+            call.cancel()
+
+    # --- payments -------------------------------------------------------------------------------
+    def _result(self, payment: ln.Payment) -> PaymentResult:
+        if payment.status == ln.Payment.SUCCEEDED:
+            if len(payment.payment_preimage) != 64:
+                raise NodeAnswerError(f"LND at {self.server} reported success without a preimage")
+            return PaymentResult(
+                status=PaymentStatus.SUCCESS,
+                payment_hash=payment.payment_hash,
+                preimage=payment.payment_preimage,
+                amount_msat=payment.value_msat,
+                fee_msat=payment.fee_msat,
+            )
+        if payment.status == ln.Payment.FAILED:
+            return PaymentResult(
+                status=PaymentStatus.FAILED,
+                payment_hash=payment.payment_hash,
+                amount_msat=payment.value_msat,
+                reason=ln.PaymentFailureReason.Name(payment.failure_reason),
+            )
+        return PaymentResult(status=PaymentStatus.UNKNOWN, payment_hash=payment.payment_hash, amount_msat=payment.value_msat, reason="in flight")
+
+    def _follow(self, call, payment_hash: str, what: str) -> PaymentResult:
+        """Read payment updates until a final one; UNKNOWN when the deadline passes first."""
+        latest = PaymentResult(status=PaymentStatus.UNKNOWN, payment_hash=payment_hash, reason="no answer yet")
+        try:
+            for update in call:
+                latest = self._result(update)
+                if latest.status != PaymentStatus.UNKNOWN:
+                    return latest
+        except grpc.RpcError as exc:
+            code = exc.code()
+            if code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
+                # The node may have the HTLC out: unknown is not failed.
+                return PaymentResult(status=PaymentStatus.UNKNOWN, payment_hash=payment_hash, reason=f"{what}: {code.name.lower()}")
+            raise self._error(exc, what)
+        return latest
+
+    def network(self) -> str:
+        """The node's network (regtest, mainnet...), asked once: invoices for others are refused."""
+        if self._network is None:
+            self._network = self.node_info().network
+        return self._network
+
+    def pay(self, bolt11, *, fee_limit_msat, timeout, amount_msat=None) -> PaymentResult:
+        decoded = decode_bolt11(bolt11, network=self.network())
+        if fee_limit_msat < 0:
+            raise InvalidPaymentRequest("fee limit must not be negative")
+        request = router.SendPaymentRequest(
+            payment_request=decoded.bolt11,
+            amt_msat=amount_msat if decoded.amount_msat is None and amount_msat else 0,
+            fee_limit_msat=fee_limit_msat,
+            timeout_seconds=max(1, int(timeout)),
+        )
+        call = self._router().SendPaymentV2(request, metadata=self._metadata, timeout=timeout)
+        try:
+            # Peek at the first answer: errors before the payment started are definite.
+            first = next(call)
+        except StopIteration:
+            return PaymentResult(status=PaymentStatus.UNKNOWN, payment_hash=decoded.payment_hash, reason="stream ended")
+        except grpc.RpcError as exc:
+            code, details = exc.code(), (exc.details() or "")
+            if code == grpc.StatusCode.ALREADY_EXISTS and "already paid" in details:
+                # Paid before (a retry after a crash): the earlier payment is the answer.
+                return self.track_payment(decoded.payment_hash)
+            if code == grpc.StatusCode.ALREADY_EXISTS:
+                return PaymentResult(status=PaymentStatus.UNKNOWN, payment_hash=decoded.payment_hash, reason=details)
+            if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNKNOWN):
+                return PaymentResult(status=PaymentStatus.FAILED, payment_hash=decoded.payment_hash, reason=details)
+            error = self._error(exc, "SendPaymentV2")
+            if isinstance(error, NodeUnreachable | NodeAnswerError):
+                # The request may have reached the node before the line broke: track it later.
+                return PaymentResult(status=PaymentStatus.UNKNOWN, payment_hash=decoded.payment_hash, reason=error.message)
+            raise error
+        result = self._result(first)
+        if result.status != PaymentStatus.UNKNOWN:
+            return result
+        return self._follow(call, decoded.payment_hash, "SendPaymentV2")
+
+    def track_payment(self, payment_hash: str, *, wait: float = 0.0) -> PaymentResult:
+        try:
+            r_hash = bytes.fromhex(payment_hash)
+        except ValueError:
+            r_hash = b""
+        if len(r_hash) != 32:
+            raise InvalidPaymentRequest("a payment hash is 32 bytes of hex")
+        call = self._router().TrackPaymentV2(
+            router.TrackPaymentRequest(payment_hash=r_hash),
+            metadata=self._metadata,
+            timeout=max(wait, 0.0) + self.timeout,
+        )
+        try:
+            first = next(call)
+        except StopIteration:
+            raise NodeAnswerError(f"LND at {self.server} ended TrackPaymentV2 without an update")
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                # The node never started this payment: it cannot complete any more.
+                return PaymentResult(status=PaymentStatus.FAILED, payment_hash=payment_hash, reason="payment not initiated")
+            raise self._error(exc, "TrackPaymentV2")
+        result = self._result(first)
+        if result.status != PaymentStatus.UNKNOWN or wait <= 0:
+            call.cancel()
+            return result
+        followed = self._follow(_until(call, wait), payment_hash, "TrackPaymentV2")
+        call.cancel()
+        return followed
+
+    def decode(self, bolt11: str) -> DecodedPaymentRequest:
+        local = decode_bolt11(bolt11, network=self.network())
+        answer = self._call(self._lightning().DecodePayReq, ln.PayReqString(pay_req=local.bolt11), "DecodePayReq")
+        if answer.payment_hash != local.payment_hash or answer.destination != local.payee:
+            raise NodeAnswerError("LND decoded the payment request differently from BOLT #11")
+        return local
+
+    def node_info(self) -> NodeInfo:
+        answer = self._call(self._lightning().GetInfo, ln.GetInfoRequest(), "GetInfo")
+        if len(answer.identity_pubkey) != 66:
+            raise NodeAnswerError(f"LND at {self.server} sent GetInfo without a node key")
+        network = answer.chains[0].network if answer.chains else ""
+        return NodeInfo(
+            pubkey=answer.identity_pubkey,
+            alias=answer.alias,
+            network=network,
+            block_height=answer.block_height,
+            synced=answer.synced_to_chain,
+            version=answer.version,
+        )
+
+    def balance(self) -> NodeBalance:
+        answer = self._call(self._lightning().ChannelBalance, ln.ChannelBalanceRequest(), "ChannelBalance")
+        return NodeBalance(
+            local_msat=answer.local_balance.msat,
+            remote_msat=answer.remote_balance.msat,
+            pending_local_msat=answer.unsettled_local_balance.msat,
+        )
+
+
+def _until(call, wait: float):
+    """Iterate a stream, cancelling it when `wait` seconds have passed."""
+    timer = threading.Timer(wait, call.cancel)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield from call
+    finally:
+        timer.cancel()

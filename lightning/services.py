@@ -1,0 +1,175 @@
+"""Writes of the lightning app: invoices on our node and the idempotent record of settlements."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from flashpay.errors import FieldError
+from flashpay.events.services import event_emit
+from lightning.backends.base import InvoiceState, LightningBackend, NodeInvoice
+from lightning.bolt11_helpers import decode_bolt11
+from lightning.locks import invoice_lock, settle_cursor_lock
+from lightning.models import LightningInvoice
+from lightning.selectors import lightning_invoices_open, lightning_settle_cursor_get
+
+logger = logging.getLogger(__name__)
+
+INVOICE_SETTLED_EVENT = "lightning.invoice_settled"
+MAX_EXPIRY_SECONDS = 365 * 24 * 3600
+
+
+def _aware(timestamp: int | None) -> dt.datetime | None:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC) if timestamp else None
+
+
+def lightning_invoice_create(
+    *,
+    backend: LightningBackend,
+    amount_msat: int | None,
+    memo: str = "",
+    description: str | None = None,
+    expiry: int = 3600,
+) -> LightningInvoice:
+    """Mint an invoice on the node and keep its row. `description` is committed to by hash."""
+    if amount_msat is not None and (isinstance(amount_msat, bool) or not isinstance(amount_msat, int) or amount_msat <= 0):
+        raise FieldError("amount_msat", "must be a positive whole number of msat, or empty for any amount")
+    if not isinstance(expiry, int) or not 0 < expiry <= MAX_EXPIRY_SECONDS:
+        raise FieldError("expiry", f"must be between 1 and {MAX_EXPIRY_SECONDS} seconds")
+    if len(memo.encode()) > 639:
+        raise FieldError("memo", "must be at most 639 bytes (BOLT #11 description field)")
+    # No transaction around the node call: a row exists only for an invoice the node has.
+    invoice = backend.create_invoice(amount_msat=amount_msat, memo=memo, description=description, expiry=expiry)
+    decoded = decode_bolt11(invoice.bolt11)
+    row = LightningInvoice(
+        node_pubkey=decoded.payee,
+        payment_hash=invoice.payment_hash,
+        bolt11=invoice.bolt11,
+        amount_msat=amount_msat,
+        memo=memo,
+        description_hash=invoice.description_hash,
+        expires_at=_aware(decoded.expires_at),
+    )
+    row.full_clean(validate_unique=False)
+    try:
+        with transaction.atomic():
+            row.save(force_insert=True)
+    except IntegrityError:
+        # Paid so fast that the settlement recorder wrote the row first.
+        return LightningInvoice.objects.get(payment_hash=invoice.payment_hash)
+    return row
+
+
+@transaction.atomic
+def lightning_invoice_record_settled(
+    *, node_pubkey: str, invoice: NodeInvoice, advance_cursor: bool = True
+) -> tuple[LightningInvoice, bool]:
+    """Record one settlement and its outbox event; the cursor moves in the same transaction.
+
+    Idempotent by payment hash: a replayed settlement changes nothing and emits nothing.
+    Returns the row and whether this call recorded the settlement.
+    """
+    if invoice.state != InvoiceState.SETTLED or invoice.settle_index <= 0:
+        raise ValueError("only settled invoices with a settle index are recorded")
+    cursor = settle_cursor_lock(node_pubkey=node_pubkey)
+    row = invoice_lock(payment_hash=invoice.payment_hash)
+    received = invoice.amount_received_msat or invoice.amount_msat or 0
+    settled_at = _aware(invoice.settled_at) or timezone.now()
+    recorded = False
+    if row is None:
+        # Settled on our node but not minted through FlashPay (or our row write was lost):
+        # the money arrived, so it is recorded all the same.
+        row = LightningInvoice(
+            node_pubkey=node_pubkey,
+            payment_hash=invoice.payment_hash,
+            bolt11=invoice.bolt11,
+            amount_msat=invoice.amount_msat,
+            memo=invoice.memo[:639],
+            description_hash=invoice.description_hash,
+            expires_at=_aware(invoice.expires_at) or settled_at,
+            status=LightningInvoice.Status.SETTLED,
+            settle_index=invoice.settle_index,
+            amount_received_msat=received,
+            preimage=invoice.preimage,
+            settled_at=settled_at,
+        )
+        row.full_clean(validate_unique=False)
+        row.save(force_insert=True)
+        recorded = True
+    elif row.status != LightningInvoice.Status.SETTLED:
+        row.status = LightningInvoice.Status.SETTLED
+        row.settle_index = invoice.settle_index
+        row.amount_received_msat = received
+        row.preimage = invoice.preimage
+        row.settled_at = settled_at
+        row.full_clean(validate_unique=False)
+        row.save(update_fields=["status", "settle_index", "amount_received_msat", "preimage", "settled_at", "updated_at"])
+        recorded = True
+    if recorded:
+        event_emit(
+            type=INVOICE_SETTLED_EVENT,
+            aggregate_type="lightning_invoice",
+            aggregate_id=row.payment_hash,
+            payload={
+                "payment_hash": row.payment_hash,
+                "node_pubkey": node_pubkey,
+                "amount_msat": row.amount_msat,
+                "amount_received_msat": received,
+                "settle_index": invoice.settle_index,
+                "settled_at": int(settled_at.timestamp()),
+            },
+            idempotency_key=f"{INVOICE_SETTLED_EVENT}:{row.payment_hash}",
+        )
+    if advance_cursor and invoice.settle_index > cursor.settle_index:
+        cursor.settle_index = invoice.settle_index
+        cursor.full_clean(validate_unique=False)
+        cursor.save(update_fields=["settle_index", "updated_at"])
+    return row, recorded
+
+
+def lightning_invoices_reconcile(*, backend: LightningBackend, node_pubkey: str) -> int:
+    """Look up every open invoice on the node and record those that settled; returns the count.
+
+    Does not move the settle cursor: invoices settled in between that we did not look up must
+    still come through the stream.
+    """
+    count = 0
+    for payment_hash in list(lightning_invoices_open(node_pubkey=node_pubkey).values_list("payment_hash", flat=True)):
+        invoice = backend.lookup_invoice(payment_hash)
+        if invoice.state == InvoiceState.SETTLED:
+            _row, recorded = lightning_invoice_record_settled(node_pubkey=node_pubkey, invoice=invoice, advance_cursor=False)
+            count += recorded
+        elif invoice.state == InvoiceState.CANCELED:
+            LightningInvoice.objects.filter(payment_hash=payment_hash, status=LightningInvoice.Status.OPEN).update(
+                status=LightningInvoice.Status.CANCELED, updated_at=timezone.now()
+            )
+    return count
+
+
+def lightning_sync_settled(
+    *, backend: LightningBackend, stop_event: threading.Event | None = None
+) -> int:
+    """Follow the node's settled invoices from the stored cursor and record each one.
+
+    Runs until `stop_event` is set (or the node goes away: NodeUnreachable propagates so the
+    watcher can reconnect). A crash at any point loses nothing and duplicates nothing: each
+    settlement and the cursor move commit together, and replays are no-ops. Returns how many
+    settlements this run recorded.
+    """
+    node_pubkey = backend.node_info().pubkey
+    from_index = lightning_settle_cursor_get(node_pubkey=node_pubkey)
+    stream = backend.stream_settled(from_settle_index=from_index, stop_event=stop_event)
+    count = 0
+    if from_index == 0:
+        # LND does not replay settlements for index 0: catch up on our open invoices once the
+        # subscription is in place.
+        count += lightning_invoices_reconcile(backend=backend, node_pubkey=node_pubkey)
+    for invoice in stream:
+        _row, recorded = lightning_invoice_record_settled(node_pubkey=node_pubkey, invoice=invoice)
+        count += recorded
+        if recorded:
+            logger.info("lightning: invoice %s settled (settle index %s)", invoice.payment_hash, invoice.settle_index)
+    return count
