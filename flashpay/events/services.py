@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 def event_emit(
     *,
-    type: str,  # noqa: A002 - the public name of the field, as callers write it
+    type: str,  # shadows the builtin on purpose: the name callers write
     aggregate_type: str,
     aggregate_id: str,
     payload: dict,
