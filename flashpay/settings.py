@@ -162,6 +162,27 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
 
+# --- Exchange rates (invoices/rates) ---
+# The worker fetches, the web reads: the "rates" cache must be shared by both. Default: files under
+# var/ (one machine); several machines: redis://host:6379/1 or dbcache://flashpay_rates_cache
+# (after `manage.py createcachetable`).
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "rates": env.cache("RATES_CACHE_URL", default=f"filecache://{BASE_DIR / 'var' / 'rates-cache'}"),
+}
+RATES_CACHE_ALIAS = "rates"
+RATES_CACHE_KEEP_SECONDS = env.int("RATES_CACHE_KEEP_SECONDS", default=86400)
+RATES_VALID_SECONDS = env.int("RATES_VALID_SECONDS", default=600)
+RATES_HTTP_TIMEOUT = env.float("RATES_HTTP_TIMEOUT", default=5.0)
+RATES_SOURCES = env.list("RATES_SOURCES", default=["fixed", "kraken", "bitstamp", "coingecko"])
+RATES_CROSS_VIA = env.list("RATES_CROSS_VIA", default=["USD", "EUR", "BTC"])
+RATES_FIXED = env.dict("RATES_FIXED", default={})
+RATES_KRAKEN_URL = env.str("RATES_KRAKEN_URL", default="https://api.kraken.com")
+RATES_KRAKEN_PAIRS = env.list("RATES_KRAKEN_PAIRS", default=["BTC_USD", "BTC_EUR", "BTC_GBP", "BTC_CAD"])
+RATES_BITSTAMP_URL = env.str("RATES_BITSTAMP_URL", default="https://www.bitstamp.net")
+RATES_BITSTAMP_PAIRS = env.list("RATES_BITSTAMP_PAIRS", default=["BTC_USD", "BTC_EUR", "BTC_GBP"])
+RATES_COINGECKO_URL = env.str("RATES_COINGECKO_URL", default="https://api.coingecko.com")
+
 # --- Lightning (lightning/) ---
 # FlashPay's node as a BTCPay-style connection string (see .env.example). Default: the devnode's
 # LND node "flashpay" as `manage.py devnode` writes it under DEVNODE_LND_DIR.
