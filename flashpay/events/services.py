@@ -87,8 +87,12 @@ def _retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=delays[min(attempts, len(delays)) - 1])
 
 
+def _error_text_limit(text: str) -> str:
+    return text[:2000]
+
+
 def _error_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:2000]
+    return _error_text_limit(f"{type(exc).__name__}: {exc}")
 
 
 def _delivery_claim(*, event_id: int | None, exclude_ids: set[int]) -> tuple[int, int] | None:
@@ -105,10 +109,12 @@ def _delivery_claim(*, event_id: int | None, exclude_ids: set[int]) -> tuple[int
                 return None
             now = timezone.now()
             if delivery.attempts >= settings.EVENTS_MAX_ATTEMPTS:
-                # Its last attempt died with its worker: nothing recorded an error, so say so.
+                # Its last attempt died with its worker, which could not record why.
                 delivery.status = EventDelivery.Status.FAILED
-                if not delivery.last_error:
-                    delivery.last_error = "the worker stopped during the last attempt"
+                earlier = f"; earlier: {delivery.last_error}" if delivery.last_error else ""
+                delivery.last_error = _error_text_limit(
+                    f"gave up: the worker stopped during attempt {delivery.attempts}{earlier}"
+                )
                 delivery.full_clean(validate_unique=False, validate_constraints=False)
                 delivery.save(update_fields=["status", "last_error", "updated_at"])
                 continue
@@ -145,6 +151,7 @@ def _delivery_run(*, delivery_id: int, attempt: int) -> EventDelivery | None:
             logger.warning(
                 "event %s handler %s failed (attempt %s): %s",
                 delivery.event_id, delivery.handler, attempt, type(exc).__name__,
+                exc_info=True,
             )
             delivery.last_error = _error_text(exc)
             if attempt >= settings.EVENTS_MAX_ATTEMPTS:

@@ -172,7 +172,7 @@ def test_a_delivery_whose_last_attempt_died_with_its_worker_is_given_up_without_
     assert calls == []
     d = delivery(event, "record_a")
     assert d.status == EventDelivery.Status.FAILED
-    assert d.last_error == "the worker stopped during the last attempt"
+    assert d.last_error == "gave up: the worker stopped during attempt 3"
 
 
 @pytest.mark.django_db
