@@ -94,7 +94,10 @@ def card_sun_authenticate(*, p_hex: str, c_hex: str) -> AuthenticatedTap:
         c = crypto.parse_hex(c_hex, size=8, name="c")
     except ValueError as exc:
         raise crypto.SunError("bad-format", str(exc))
-    # Newest key first: most live cards use it. One AES block and one CMAC per key.
+    # Newest key first: most live cards use it. One AES block and one CMAC per key. A wrong
+    # K1 still yields the 0xC7 tag once in 256 tries, so a miss under one key moves on to the
+    # next one and only the last, most specific failure is reported.
+    failure = crypto.SunError("bad-tag", "p does not decrypt under any issuer key")
     for issuer_key in IssuerKey.objects.order_by("-is_active", "-pk"):
         secret = issuer_key_secret(issuer_key=issuer_key)
         try:
@@ -109,10 +112,16 @@ def card_sun_authenticate(*, p_hex: str, c_hex: str) -> AuthenticatedTap:
             .first()
         )
         if card is None:
-            raise crypto.SunError("unknown-card", "no live card has this chip")
+            failure = crypto.SunError("unknown-card", "no live card has this chip")
+            continue
         if card.programmed_at is None:
-            raise crypto.SunError("not-programmed", "this card was wiped")
+            failure = crypto.SunError("not-programmed", "this card was wiped")
+            continue
         keys = crypto.derive_card_keys(issuer_key=secret, uid=picc.uid, version=card.key_version)
-        verified = crypto.sun_verify(p=p, c=c, k1=keys.k1, k2=keys.k2)
+        try:
+            verified = crypto.sun_verify(p=p, c=c, k1=keys.k1, k2=keys.k2)
+        except crypto.SunError as exc:
+            failure = exc
+            continue
         return AuthenticatedTap(card=card, uid=verified.uid.hex().upper(), counter=verified.counter)
-    raise crypto.SunError("bad-tag", "p does not decrypt under any issuer key")
+    raise failure

@@ -34,6 +34,7 @@ from cards.selectors import (
     issuer_key_secret,
 )
 from flashpay.errors import ApplicationError, Conflict, FieldError, NotFound
+from flashpay.events.services import event_emit
 
 PROGRAMMING_LINK_TTL = timedelta(minutes=10)
 BATCH_MAX = 500
@@ -303,6 +304,18 @@ def _card_transition(
             from_status=from_status,
             to_status=to,
             reason=reason[:500],
+        )
+        # Same transaction as the change: the app and webhooks hear of it exactly when it holds.
+        event_emit(
+            type="CardStatusChanged",
+            aggregate_type="card",
+            aggregate_id=card.public_id,
+            payload={
+                "cardId": card.public_id,
+                "from": from_status,
+                "to": to,
+                "reason": reason[:500],
+            },
         )
         if to == S.CANCELED:
             # Outstanding links die with the card.

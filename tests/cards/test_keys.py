@@ -68,3 +68,27 @@ def test_rotation_keeps_cards_of_the_old_key_verifiable(program):
         tap = selectors.card_sun_authenticate(p_hex=p.hex(), c_hex=c.hex())
         assert tap.card.pk == card.pk
     assert old_card.issuer_key_id != new_card.issuer_key_id
+
+
+def test_a_chance_tag_match_under_another_key_does_not_hide_the_card(program):
+    # given a card under an old key, and a newer active key that is tried first
+    services.issuer_key_create(label="old", key=bytes.fromhex("11" * 16))
+    card = make_card().card
+    program(card, uid="04A39493CC8680")
+    card.refresh_from_db()
+    new_secret = bytes.fromhex("22" * 16)
+    services.issuer_key_create(label="new", key=new_secret)
+    keys = selectors.card_keys_get(card=card)
+    # when a tap's p happens to decrypt to the 0xC7 tag under the new key too (1 in 256)
+    for counter in range(1, 5000):
+        p, c = crypto.sun_make(uid=bytes.fromhex(card.uid), counter=counter, k1=keys.k1, k2=keys.k2)
+        try:
+            crypto.sun_decrypt(p=p, k1=crypto.encryption_key(new_secret))
+        except crypto.SunError:
+            continue
+        break
+    else:
+        pytest.fail("no chance tag match found")
+    # then the search goes on to the old key and finds the card
+    tap = selectors.card_sun_authenticate(p_hex=p.hex(), c_hex=c.hex())
+    assert (tap.card.pk, tap.counter) == (card.pk, counter)

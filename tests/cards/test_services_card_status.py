@@ -5,6 +5,7 @@ import pytest
 from cards import services
 from cards.models import Card, CardEvent
 from flashpay.errors import Conflict
+from flashpay.events.models import Event
 
 from .factories import UserFactory, make_card
 
@@ -62,6 +63,11 @@ def test_transition_table(from_status, action):
         assert event.actor == operator
         assert event.reason == "lost wallet"
         assert event.created_at is not None
+        outbox = Event.objects.filter(aggregate_type="card", aggregate_id=card.public_id).latest(
+            "pk"
+        )
+        assert outbox.type == "CardStatusChanged"
+        assert (outbox.payload["from"], outbox.payload["to"]) == (from_status, expected)
 
 
 def test_activation_stamps_activated_at_once():
