@@ -17,12 +17,12 @@ different amount (e.g. the real routing fee), void it and post the real transfer
 """
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -142,21 +142,118 @@ def _check_funds(accounts: Mapping[int, Account], legs) -> None:
             )
 
 
-def _bump_caches(legs, *, posted: int = 0, pending: int = 0) -> None:
-    """Add each leg to the cached balances: to posted (x posted) and/or pending (x pending).
+def _cache_deltas(legs, *, posted: int, pending: int) -> list[tuple[int, int, int, int]]:
+    """(account_id, posted, pending debit, pending credit) changes for the legs.
 
-    ``pending=+1`` reserves, ``pending=-1`` releases a reservation; holding the account locks,
-    the F() updates cannot race.
+    ``posted=1`` adds the legs to posted balances; ``pending=+1`` reserves them and ``pending=-1``
+    releases the reservation.
     """
-    for account_id, msat in legs:
-        changes: dict[str, Any] = {}
-        if posted:
-            changes["posted_msat"] = F("posted_msat") + posted * msat
-        if pending and msat < 0:
-            changes["pending_debit_msat"] = F("pending_debit_msat") + pending * -msat
-        if pending and msat > 0:
-            changes["pending_credit_msat"] = F("pending_credit_msat") + pending * msat
-        Account.objects.filter(pk=account_id).update(**changes)
+    return [
+        (
+            account_id,
+            posted * msat,
+            pending * -msat if msat < 0 else 0,
+            pending * msat if msat > 0 else 0,
+        )
+        for account_id, msat in legs
+    ]
+
+
+# PostgreSQL fast path. Posting is the hot path (>= 1000/s is the goal on two cores), and each
+# round trip through the ORM costs about as much as the database work itself, so the
+# transaction, its entries and the cache updates go in ONE statement (data-modifying CTEs run
+# exactly once even though the final SELECT reads only the first). The rules are unchanged:
+# accounts are locked and funds checked before, and the deferred trigger checks the sums at
+# COMMIT. Other databases (SQLite in development) take the ORM path below.
+_UPDATE_CACHES = """
+    UPDATE ledger_account AS a
+       SET posted_msat = a.posted_msat + d.posted,
+           pending_debit_msat = a.pending_debit_msat + d.pending_debit,
+           pending_credit_msat = a.pending_credit_msat + d.pending_credit
+      FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[])
+           AS d(id, posted, pending_debit, pending_credit)
+     WHERE a.id = d.id
+"""
+
+# Built from the constant above, never from input: every value is a bound parameter.
+_INSERT_TRANSACTION = f"""
+WITH txn AS (
+    INSERT INTO ledger_transaction (idempotency_key, status, is_hold, description, metadata,
+                                    reverses_id, created_at, posted_at)
+    VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, %s)
+    RETURNING id
+), entries AS (
+    INSERT INTO ledger_entry (transaction_id, account_id, amount_msat)
+    SELECT txn.id, leg.account_id, leg.amount_msat
+      FROM txn, unnest(%s::bigint[], %s::bigint[]) WITH ORDINALITY
+           AS leg(account_id, amount_msat, position)
+     ORDER BY leg.position
+    RETURNING 1
+), caches AS ({_UPDATE_CACHES}
+    RETURNING 1
+)
+SELECT id FROM txn
+"""  # noqa: S608
+
+
+def _fast_path() -> bool:
+    return connection.vendor == "postgresql" and _PG_FAST_PATH
+
+
+# Tests turn this off to run the portable ORM path against PostgreSQL too.
+_PG_FAST_PATH = True
+
+
+def _bump_caches(legs, *, posted: int = 0, pending: int = 0) -> None:
+    """Apply the legs to the cached balances of their (already locked) accounts."""
+    deltas = _cache_deltas(legs, posted=posted, pending=pending)
+    if _fast_path():
+        with connection.cursor() as cursor:
+            cursor.execute(_UPDATE_CACHES, [list(column) for column in zip(*deltas, strict=True)])
+        return
+    for account_id, posted_delta, debit_delta, credit_delta in deltas:
+        Account.objects.filter(pk=account_id).update(
+            posted_msat=F("posted_msat") + posted_delta,
+            pending_debit_msat=F("pending_debit_msat") + debit_delta,
+            pending_credit_msat=F("pending_credit_msat") + credit_delta,
+        )
+
+
+def _write(txn: Transaction, legs) -> Transaction:
+    """Insert a validated transaction and its entries and update the caches of the locked
+    accounts: posted legs count in posted balances, a hold's legs in the pending ones."""
+    posted, pending = (0, 1) if txn.status == TransactionStatus.PENDING else (1, 0)
+    if not _fast_path():
+        txn.save()
+        Entry.objects.bulk_create(
+            Entry(transaction=txn, account_id=account_id, amount_msat=msat)
+            for account_id, msat in legs
+        )
+        _bump_caches(legs, posted=posted, pending=pending)
+        return txn
+    txn.created_at = timezone.now()
+    deltas = _cache_deltas(legs, posted=posted, pending=pending)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_TRANSACTION,
+            [
+                txn.idempotency_key,
+                txn.status,
+                txn.is_hold,
+                txn.description,
+                json.dumps(txn.metadata),
+                txn.reverses_id,
+                txn.created_at,
+                txn.posted_at,
+                [account_id for account_id, _ in legs],
+                [msat for _, msat in legs],
+                *[list(column) for column in zip(*deltas, strict=True)],
+            ],
+        )
+        (txn.pk,) = cursor.fetchone()
+    txn._state.adding = False
+    txn._state.db = connection.alias
+    return txn
 
 
 def _record(
@@ -171,35 +268,23 @@ def _record(
     is_hold = status == TransactionStatus.PENDING
     if not idempotency_key:
         raise ApplicationError("a ledger transaction needs an idempotency key")
+    # No look-up of the key first: a replay is rare, and it is caught below by the unique
+    # index (same key committed) or, when the money has moved on since, by the funds check.
     try:
         with transaction.atomic():
-            existing = _replay(idempotency_key=idempotency_key, legs=legs, is_hold=is_hold)
-            if existing is not None:
-                return existing
             accounts = accounts_lock(account_ids=[account_id for account_id, _ in legs])
             _check_funds(accounts, legs)
-            now = timezone.now()
             txn = Transaction(
                 idempotency_key=idempotency_key,
                 status=status,
                 is_hold=is_hold,
                 description=description,
                 metadata=metadata or {},
-                posted_at=now if status == TransactionStatus.POSTED else None,
+                posted_at=timezone.now() if status == TransactionStatus.POSTED else None,
             )
             _clean(txn)
-            txn.save()
-            Entry.objects.bulk_create(
-                Entry(transaction=txn, account_id=account_id, amount_msat=msat)
-                for account_id, msat in legs
-            )
-            if status == TransactionStatus.POSTED:
-                _bump_caches(legs, posted=1)
-            else:
-                _bump_caches(legs, pending=1)
-            return txn
-    except IntegrityError:
-        # A concurrent request with the same key committed first: replay it (or Conflict).
+            return _write(txn, legs)
+    except (IntegrityError, InsufficientFunds):
         existing = _replay(idempotency_key=idempotency_key, legs=legs, is_hold=is_hold)
         if existing is None:
             raise
@@ -330,14 +415,9 @@ def _reverse(*, original: Transaction | int, idempotency_key: str | None, descri
         _clean(reversal)
         try:
             with transaction.atomic():
-                reversal.save()
+                _write(reversal, legs)
         except IntegrityError:
             raise Conflict(f"idempotency key {reversal.idempotency_key!r} is already used")
-        Entry.objects.bulk_create(
-            Entry(transaction=reversal, account_id=account_id, amount_msat=msat)
-            for account_id, msat in legs
-        )
-        _bump_caches(legs, posted=1)
         return reversal
 
 

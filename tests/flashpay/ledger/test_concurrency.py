@@ -21,7 +21,7 @@ PRICE = 1_000
 
 
 @pytest.mark.parametrize("use_holds", [False, True], ids=["post", "hold"])
-def test_fifty_concurrent_debits_never_overdraw(use_holds):
+def test_fifty_concurrent_debits_never_overdraw(use_holds, write_path):
     # given: a card that can pay for 17 of 50 purchases, spread over several merchants
     affordable = 17
     card = funded_account(PRICE * affordable + PRICE // 2)
@@ -70,7 +70,7 @@ def test_fifty_concurrent_debits_never_overdraw(use_holds):
     assert selectors.account_balance_mismatch_list() == []
 
 
-def test_concurrent_replays_of_one_key_post_once():
+def test_concurrent_replays_of_one_key_post_once(write_path):
     card = funded_account(10 * PRICE)
     merchant = AccountFactory(kind=AccountKind.MERCHANT)
     other = AccountFactory(kind=AccountKind.MERCHANT)

@@ -16,7 +16,7 @@ def balances(account):
     return balance.posted.value, balance.available.value, balance.pending_credit.value
 
 
-def test_hold_reserves_at_once_and_posting_moves_the_money():
+def test_hold_reserves_at_once_and_posting_moves_the_money(write_path):
     card = funded_account(10_000)
     merchant = AccountFactory(kind=AccountKind.MERCHANT)
 
@@ -39,7 +39,7 @@ def test_hold_reserves_at_once_and_posting_moves_the_money():
     assert selectors.account_balance_mismatch_list() == []
 
 
-def test_voiding_a_hold_gives_the_money_back():
+def test_voiding_a_hold_gives_the_money_back(write_path):
     card = funded_account(10_000)
     merchant = AccountFactory(kind=AccountKind.MERCHANT)
     hold = services.hold_create(entries=[(card, -4_000), (merchant, 4_000)], idempotency_key="t")
@@ -52,7 +52,7 @@ def test_voiding_a_hold_gives_the_money_back():
     assert selectors.account_balance_mismatch_list() == []
 
 
-def test_a_hold_cannot_reserve_more_than_is_available():
+def test_a_hold_cannot_reserve_more_than_is_available(write_path):
     card = funded_account(10_000)
     merchant = AccountFactory(kind=AccountKind.MERCHANT)
     services.hold_create(entries=[(card, -6_000), (merchant, 6_000)], idempotency_key="h1")

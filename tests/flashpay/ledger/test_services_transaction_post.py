@@ -11,7 +11,7 @@ from .factories import AccountFactory, external_account, funded_account
 pytestmark = pytest.mark.django_db
 
 
-def test_balanced_posting_moves_money_and_keeps_the_total_zero():
+def test_balanced_posting_moves_money_and_keeps_the_total_zero(write_path):
     # given
     card = funded_account(10_000)
     merchant = AccountFactory(kind=AccountKind.MERCHANT)
@@ -107,7 +107,7 @@ def test_floats_and_repeated_accounts_are_refused():
     assert not Transaction.objects.filter(idempotency_key__in=["f", "twice"]).exists()
 
 
-def test_replay_with_the_same_key_returns_the_first_transaction():
+def test_replay_with_the_same_key_returns_the_first_transaction(write_path):
     card = funded_account(10_000)
     merchant = AccountFactory(kind=AccountKind.MERCHANT)
     first = services.transaction_post(
@@ -124,7 +124,7 @@ def test_replay_with_the_same_key_returns_the_first_transaction():
     assert selectors.account_balance(account=merchant).posted == Msat(1_000)
 
 
-def test_same_key_with_other_entries_is_a_conflict_and_writes_nothing():
+def test_same_key_with_other_entries_is_a_conflict_and_writes_nothing(write_path):
     card = funded_account(10_000)
     merchant = AccountFactory(kind=AccountKind.MERCHANT)
     services.transaction_post(entries=[(card, -1_000), (merchant, 1_000)], idempotency_key="k")

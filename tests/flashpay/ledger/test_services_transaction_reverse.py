@@ -11,7 +11,7 @@ from .factories import AccountFactory, funded_account
 pytestmark = pytest.mark.django_db
 
 
-def test_reversal_posts_the_mirror_and_links_it():
+def test_reversal_posts_the_mirror_and_links_it(write_path):
     card = funded_account(10_000)
     merchant = AccountFactory(kind=AccountKind.MERCHANT)
     original = services.transaction_post(
@@ -35,7 +35,7 @@ def test_reversal_posts_the_mirror_and_links_it():
     ]
 
 
-def test_reversing_twice_is_refused():
+def test_reversing_twice_is_refused(write_path):
     card = funded_account(10_000)
     merchant = AccountFactory(kind=AccountKind.MERCHANT)
     original = services.transaction_post(
