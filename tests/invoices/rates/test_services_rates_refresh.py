@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 
 from invoices.rates.errors import RateUnavailable
 from invoices.rates.selectors import rate_get
@@ -195,3 +199,29 @@ def test_oversized_answer_is_refused(rates_settings, rate_server):
     assert "larger than" in result.error
     with pytest.raises(RateUnavailable):
         rate_get(pair="BTC_USD")
+
+
+def test_rates_fetched_by_another_process_are_read_here(rates_settings, rate_server, tmp_path):
+    """The worker fetches, the web reads: the default file cache carries rates between processes."""
+    location = tmp_path / "rates-cache"
+    rates_settings.CACHES = {
+        **rates_settings.CACHES,
+        "rates": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(location)},
+    }
+    rate_server.serve_real_answers()
+    env = {
+        **os.environ,
+        "RATES_CACHE_URL": f"filecache://{location}",
+        "RATES_KRAKEN_URL": rate_server.url,
+        "RATES_SOURCES": "kraken",
+    }
+    worker = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c",
+         "from invoices.rates.services import rates_refresh; print(rates_refresh()[0].ok)"],
+        cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=60,
+    )
+
+    assert worker.returncode == 0, worker.stderr
+    assert worker.stdout.strip().splitlines()[-1] == "True"
+    rate = rate_get(pair="BTC_USD")
+    assert (rate.bid, rate.source) == (Decimal("67210.00000"), "kraken(BTC_USD)")
