@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class InvoicesConfig(AppConfig):
     name = "invoices"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from invoices.rates.tasks import rates_schedules_register
+
+        rates_schedules_register()
