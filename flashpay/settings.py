@@ -196,3 +196,14 @@ LIGHTNING_CONNECTION_STRING = env.str(
 )
 # Seconds to wait for an answer from the Lightning node (payments take their own timeout).
 LIGHTNING_TIMEOUT = env.float("LIGHTNING_TIMEOUT", default=10.0)
+
+# --- Bitcoin node (invoices/onchain) ---
+# bitcoind JSON-RPC; auth by rpcuser/rpcpassword, or else the cookie file. Default: the devnode's
+# simulator (`manage.py devnode`) with its cookie under DEVNODE_BITCOIND_DIR.
+BITCOIN_NETWORK = env.str("BITCOIN_NETWORK", default="regtest")
+DEVNODE_BITCOIND_DIR = env.path("DEVNODE_BITCOIND_DIR", default=BASE_DIR / "var" / "devnode" / "bitcoind")
+BITCOIND_URL = env.str("BITCOIND_URL", default="http://127.0.0.1:18443")
+BITCOIND_RPCUSER = env.str("BITCOIND_RPCUSER", default="")
+BITCOIND_RPCPASSWORD = env.str("BITCOIND_RPCPASSWORD", default="")
+BITCOIND_COOKIE_FILE = env.str("BITCOIND_COOKIE_FILE", default=f"{DEVNODE_BITCOIND_DIR}/.cookie")
+BITCOIND_WALLET = env.str("BITCOIND_WALLET", default="flashpay")
