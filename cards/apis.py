@@ -17,6 +17,11 @@ def _client_ip(request) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
+def _token(request) -> str:
+    # A missing token is an unknown link, like a wrong one: 404 without saying more.
+    return request.query_params.get("token", "")
+
+
 class CardProgramApi(APIView):
     """POST {"UID": "<14 hex>"} -> keys and lnurlw_base for a blank chip (the program action)."""
 
@@ -37,11 +42,11 @@ class CardProgramApi(APIView):
         k3 = serializers.CharField()
         k4 = serializers.CharField()
 
-    def post(self, request, token: str):
+    def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         result = services.card_program(
-            token=token, uid_hex=data.validated_data["UID"], ip=_client_ip(request)
+            token=_token(request), uid_hex=data.validated_data["UID"], ip=_client_ip(request)
         )
         body = {
             "protocol_name": "create_bolt_card_response",
@@ -75,11 +80,11 @@ class CardWipeApi(APIView):
         k4 = serializers.CharField()
         uid = serializers.CharField()
 
-    def post(self, request, token: str):
+    def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         result = services.card_wipe(
-            token=token,
+            token=_token(request),
             lnurlw=data.validated_data.get("LNURLW"),
             uid_hex=data.validated_data.get("UID"),
             ip=_client_ip(request),

@@ -15,7 +15,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -383,7 +383,7 @@ def programming_link_create(*, card: Card, kind: str, actor=None) -> LinkCreated
         reason=f"{kind} link",
     )
     route = "cards:program" if kind == ProgrammingLink.Kind.PROGRAM else "cards:wipe"
-    url = settings.FLASHPAY_BASE_URL.rstrip("/") + reverse(route, args=[token])
+    url = f"{settings.FLASHPAY_BASE_URL.rstrip('/')}{reverse(route)}?{urlencode({'token': token})}"
     action = "program" if kind == ProgrammingLink.Kind.PROGRAM else "reset"
     deeplink = f"boltcard://{action}?url={quote(url, safe='')}"
     return LinkCreated(link=link, token=token, url=url, deeplink=deeplink)

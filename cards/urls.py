@@ -7,6 +7,8 @@ from cards import apis
 app_name = "cards"
 
 urlpatterns = [
-    path("program/<str:token>", apis.CardProgramApi.as_view(), name="program"),
-    path("wipe/<str:token>", apis.CardWipeApi.as_view(), name="wipe"),
+    # The one-time token travels in the query string (?token=...), not the path, so Django's
+    # request logger, which logs the path of every 4xx, never writes a live token.
+    path("program", apis.CardProgramApi.as_view(), name="program"),
+    path("wipe", apis.CardWipeApi.as_view(), name="wipe"),
 ]

@@ -3,7 +3,8 @@
 import factory
 from django.contrib.auth import get_user_model
 
-from cards import services
+from cards import crypto, selectors, services
+from cards.models import Card, ProgrammingLink
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -26,3 +27,25 @@ def make_card(**kwargs):
     """A card issued through the real service (so its invariants hold); returns CardCreated."""
     kwargs.setdefault("name", "Test card")
     return services.card_create(**kwargs)
+
+
+def make_programmed_card(*, uid: str = "04A39493CC8680", status: str = "active", **kwargs) -> Card:
+    """A card programmed through the real link flow and moved to ``status`` by the services."""
+    card = make_card(**kwargs).card
+    link = services.programming_link_create(card=card, kind=ProgrammingLink.Kind.PROGRAM)
+    services.card_program(token=link.token, uid_hex=uid)
+    if status in {"active", "frozen"}:
+        services.card_activate(card=card)
+    if status == "frozen":
+        services.card_freeze(card=card)
+    if status == "canceled":
+        services.card_cancel(card=card)
+    card.refresh_from_db()
+    return card
+
+
+def tap_params(card: Card, counter: int) -> dict[str, str]:
+    """The ``p`` and ``c`` query parameters this card's chip would write at ``counter``."""
+    keys = selectors.card_keys_get(card=card)
+    p, c = crypto.sun_make(uid=bytes.fromhex(card.uid), counter=counter, k1=keys.k1, k2=keys.k2)
+    return {"p": p.hex().upper(), "c": c.hex().upper()}

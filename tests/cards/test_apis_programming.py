@@ -2,7 +2,7 @@
 
 import threading
 from datetime import timedelta
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import pytest
 from django.db import connection
@@ -39,7 +39,7 @@ def test_program_link_returns_the_deterministic_keys(issuer_secret, settings):
     settings.FLASHPAY_BASE_URL = "https://pay.example.com"
     card = make_card(name="Alice's card").card
     link = _link(card)
-    assert link.url == "https://pay.example.com" + reverse("cards:program", args=[link.token])
+    assert link.url == "https://pay.example.com/cards/program?" + urlencode({"token": link.token})
     assert link.deeplink == "boltcard://program?url=" + quote(link.url, safe="")
     # when the app posts the chip's UID
     response = _post(link.url, {"UID": UID.lower()})
@@ -119,11 +119,13 @@ def test_bad_uid_is_a_400_and_keeps_the_link(issuer_secret, uid):
 
 
 def test_unknown_token_is_404_and_get_is_not_allowed(issuer_secret):
-    assert _post(reverse("cards:program", args=["nope"]), {"UID": UID}).status_code == 404
+    assert _post(reverse("cards:program") + "?token=nope", {"UID": UID}).status_code == 404
+    assert _post(reverse("cards:program"), {"UID": UID}).status_code == 404
     link = _link(make_card().card)
     assert APIClient().get(link.url).status_code == 405
     # A program token does not open the wipe endpoint.
-    assert _post(reverse("cards:wipe", args=[link.token]), {"UID": UID}).status_code == 404
+    wipe_url = reverse("cards:wipe") + "?" + urlencode({"token": link.token})
+    assert _post(wipe_url, {"UID": UID}).status_code == 404
 
 
 def test_chip_of_another_live_card_is_refused(issuer_secret, program):
@@ -272,3 +274,12 @@ def test_two_concurrent_fetches_exactly_one_gets_keys():
     card.refresh_from_db()
     assert card.key_version == 0
     assert CardEvent.objects.filter(card=card, kind=CardEvent.Kind.PROGRAMMED).count() == 1
+
+
+def test_a_live_token_is_not_written_to_the_request_log(issuer_secret, caplog):
+    link = _link(make_card().card)
+    with caplog.at_level("WARNING", logger="django.request"):
+        response = _post(link.url, {"UID": "not-a-uid"})
+    assert response.status_code == 400
+    assert "/cards/program" in caplog.text  # the 4xx was logged...
+    assert link.token not in caplog.text  # ...without the token

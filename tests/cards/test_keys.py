@@ -92,3 +92,12 @@ def test_a_chance_tag_match_under_another_key_does_not_hide_the_card(program):
     # then the search goes on to the old key and finds the card
     tap = selectors.card_sun_authenticate(p_hex=p.hex(), c_hex=c.hex())
     assert (tap.card.pk, tap.counter) == (card.pk, counter)
+
+
+def test_tap_helpers_simulate_a_real_chip():
+    from .factories import make_programmed_card, tap_params
+
+    card = make_programmed_card(uid="04DE5F1EACC040")
+    tap = selectors.card_sun_authenticate(**{f"{k}_hex": v for k, v in tap_params(card, 9).items()})
+    assert (tap.card.pk, tap.uid, tap.counter) == (card.pk, "04DE5F1EACC040", 9)
+    assert tap.card.status == "active"
