@@ -571,9 +571,8 @@ class LndNetwork:
             payment.preimage = invoice.preimage.hex()
             self._cond.notify_all()
 
-    def follow_payment(self, payer: SimNode, payment_hash: str, context, *, inflight_updates: bool = True):
-        """Yield the payment's state now and on every change until it is final."""
-        last = None
+    def follow_payment(self, payer: SimNode, payment_hash: str, context, *, inflight_updates: bool = True, last=None):
+        """Yield the payment's state now and on every change until it is final (after `last`)."""
         while not self._stopped.is_set():
             with self._cond:
                 payment = payer.payments.get(payment_hash)
@@ -758,8 +757,23 @@ class RouterServicer(router_grpc.RouterServicer):
             fee_limit_msat=fee_limit,
             allow_self_payment=request.allow_self_payment,
         )
+        last = None
+        if not request.no_inflight_updates:
+            # LND's first update is always the payment in flight, however fast it completes.
+            first = ln.Payment(
+                payment_hash=payment.payment_hash,
+                payment_preimage="0" * 64,
+                value_sat=payment.value_msat // 1000,
+                value_msat=payment.value_msat,
+                payment_request=payment.bolt11,
+                status=Status.IN_FLIGHT,
+                creation_time_ns=payment.creation_time_ns,
+                payment_index=payment.payment_index,
+            )
+            yield first
+            last = Status.IN_FLIGHT
         yield from self.network.follow_payment(
-            self.node, payment.payment_hash, context, inflight_updates=not request.no_inflight_updates
+            self.node, payment.payment_hash, context, inflight_updates=not request.no_inflight_updates, last=last
         )
 
     @_guard
