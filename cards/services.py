@@ -28,6 +28,7 @@ from cards.locks import card_lock, issuer_keys_lock_all, programming_link_lock
 from cards.models import Card, CardEvent, IssuerKey, ProgrammingLink, TapLog
 from cards.selectors import (
     activation_code_hash,
+    card_get_by_activation_code,
     card_keys_get,
     card_lnurlw_base,
     issuer_key_active_get,
@@ -273,6 +274,36 @@ def card_update(
         from_status=card.status,
         to_status=card.status,
         reason="changed: " + ", ".join(changed),
+    )
+    return card
+
+
+@transaction.atomic
+def card_claim(*, activation_code: str, user) -> Card:
+    """Link a card to the app user who typed the activation code printed with it.
+
+    Claiming twice by the same user is a no-op; a card held by someone else or canceled is
+    refused with the same message as an unknown code, so codes cannot be probed for owners.
+    """
+    try:
+        found = card_get_by_activation_code(code=activation_code)
+    except NotFound:
+        raise NotFound("no card has this activation code", code="activation-code-unknown")
+    card = card_lock(pk=found.pk)
+    if card.holder_id == user.pk:
+        return card
+    if card.holder_id is not None or card.status == S.CANCELED:
+        raise NotFound("no card has this activation code", code="activation-code-unknown")
+    card.holder = user
+    card.full_clean()
+    card.save(update_fields=["holder", "updated_at"])
+    CardEvent.objects.create(
+        card=card,
+        kind=CardEvent.Kind.UPDATED,
+        actor=user,
+        from_status=card.status,
+        to_status=card.status,
+        reason="claimed with activation code",
     )
     return card
 

@@ -119,3 +119,19 @@ def test_bad_limits_are_refused_and_nothing_is_written(per_tx, daily, path):
     assert exc.value.path == path
     assert Card.objects.count() == 0
     assert CardEvent.objects.count() == 0
+
+
+def test_claim_links_the_holder_once():
+    from flashpay.errors import NotFound
+
+    created = make_card()
+    alice, bob = UserFactory(), UserFactory()
+    card = services.card_claim(activation_code=created.activation_code, user=alice)
+    assert card.holder == alice
+    assert services.card_claim(activation_code=created.activation_code, user=alice).holder == alice
+    with pytest.raises(NotFound):
+        services.card_claim(activation_code=created.activation_code, user=bob)
+    with pytest.raises(NotFound):
+        services.card_claim(activation_code="AAAA-BBBB-CCCC", user=bob)
+    assert Card.objects.get(pk=card.pk).holder == alice
+    assert CardEvent.objects.filter(card=card, reason="claimed with activation code").count() == 1
