@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/ledger.py [--seconds 5] [--accounts 200] [--concurrency 1 8]
 
-Uses its own PostgreSQL database (DATABASE_URL, default .../flashpay_bench), created and migrated
-when missing. Each worker is a separate process with its own connection.
+Uses its own PostgreSQL database (BENCH_DATABASE_URL, default .../flashpay_bench), created and
+migrated when missing. Each worker is a separate process with its own connection.
 """
 import argparse
 import multiprocessing
@@ -16,7 +16,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/flashpay_bench")
+# Never the developer's DATABASE_URL: the bench fills its database with throwaway accounts.
+os.environ["DATABASE_URL"] = os.environ.get(
+    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/flashpay_bench"
+)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "flashpay.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 

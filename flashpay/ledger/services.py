@@ -164,36 +164,42 @@ def _cache_deltas(legs, *, posted: int, pending: int) -> list[tuple[int, int, in
 # transaction, its entries and the cache updates go in ONE statement (data-modifying CTEs run
 # exactly once even though the final SELECT reads only the first). The rules are unchanged:
 # accounts are locked and funds checked before, and the deferred trigger checks the sums at
-# COMMIT. Other databases (SQLite in development) take the ORM path below.
+# COMMIT. Other databases (SQLite in development) take the ORM path below. UPDATE ... FROM
+# applies one leg per account, which is right because a transaction names each account once.
 _UPDATE_CACHES = """
     UPDATE ledger_account AS a
-       SET posted_msat = a.posted_msat + d.posted,
-           pending_debit_msat = a.pending_debit_msat + d.pending_debit,
-           pending_credit_msat = a.pending_credit_msat + d.pending_credit
-      FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[])
-           AS d(id, posted, pending_debit, pending_credit)
-     WHERE a.id = d.id
+       SET posted_msat = a.posted_msat + f.posted * leg.amount_msat,
+           pending_debit_msat = a.pending_debit_msat + f.pending * greatest(-leg.amount_msat, 0),
+           pending_credit_msat = a.pending_credit_msat + f.pending * greatest(leg.amount_msat, 0)
+      FROM legs AS leg, (SELECT %s::bigint AS posted, %s::bigint AS pending) AS f
+     WHERE a.id = leg.account_id
 """
+_LEGS = """legs AS (
+    SELECT * FROM unnest(%s::bigint[], %s::bigint[]) WITH ORDINALITY
+           AS leg(account_id, amount_msat, position)
+)"""
 
-# Built from the constant above, never from input: every value is a bound parameter.
+# Built from the constants above, never from input: every value is a bound parameter.
+_BUMP_CACHES = f"WITH {_LEGS} {_UPDATE_CACHES}"  # noqa: S608
 _INSERT_TRANSACTION = f"""
-WITH txn AS (
+WITH {_LEGS}, txn AS (
     INSERT INTO ledger_transaction (idempotency_key, status, is_hold, description, metadata,
                                     reverses_id, created_at, posted_at)
     VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, %s)
     RETURNING id
 ), entries AS (
     INSERT INTO ledger_entry (transaction_id, account_id, amount_msat)
-    SELECT txn.id, leg.account_id, leg.amount_msat
-      FROM txn, unnest(%s::bigint[], %s::bigint[]) WITH ORDINALITY
-           AS leg(account_id, amount_msat, position)
-     ORDER BY leg.position
+    SELECT txn.id, leg.account_id, leg.amount_msat FROM txn, legs AS leg ORDER BY leg.position
     RETURNING 1
 ), caches AS ({_UPDATE_CACHES}
     RETURNING 1
 )
 SELECT id FROM txn
 """  # noqa: S608
+
+
+def _leg_arrays(legs) -> list[list[int]]:
+    return [[account_id for account_id, _ in legs], [msat for _, msat in legs]]
 
 
 def _fast_path() -> bool:
@@ -206,11 +212,11 @@ _PG_FAST_PATH = True
 
 def _bump_caches(legs, *, posted: int = 0, pending: int = 0) -> None:
     """Apply the legs to the cached balances of their (already locked) accounts."""
-    deltas = _cache_deltas(legs, posted=posted, pending=pending)
     if _fast_path():
         with connection.cursor() as cursor:
-            cursor.execute(_UPDATE_CACHES, [list(column) for column in zip(*deltas, strict=True)])
+            cursor.execute(_BUMP_CACHES, [*_leg_arrays(legs), posted, pending])
         return
+    deltas = _cache_deltas(legs, posted=posted, pending=pending)
     for account_id, posted_delta, debit_delta, credit_delta in deltas:
         Account.objects.filter(pk=account_id).update(
             posted_msat=F("posted_msat") + posted_delta,
@@ -232,11 +238,11 @@ def _write(txn: Transaction, legs) -> Transaction:
         _bump_caches(legs, posted=posted, pending=pending)
         return txn
     txn.created_at = timezone.now()
-    deltas = _cache_deltas(legs, posted=posted, pending=pending)
     with connection.cursor() as cursor:
         cursor.execute(
             _INSERT_TRANSACTION,
             [
+                *_leg_arrays(legs),
                 txn.idempotency_key,
                 txn.status,
                 txn.is_hold,
@@ -245,9 +251,8 @@ def _write(txn: Transaction, legs) -> Transaction:
                 txn.reverses_id,
                 txn.created_at,
                 txn.posted_at,
-                [account_id for account_id, _ in legs],
-                [msat for _, msat in legs],
-                *[list(column) for column in zip(*deltas, strict=True)],
+                posted,
+                pending,
             ],
         )
         (txn.pk,) = cursor.fetchone()
