@@ -3,7 +3,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 
 from flashpay.accounts import policies, services
 from flashpay.accounts.models import APIKey, Store, StoreMember, User
@@ -28,6 +28,7 @@ class StoreAdmin(admin.ModelAdmin):
     search_fields = ("name", "id")
     readonly_fields = ("id", "created_at")
     inlines = [StoreMemberInline]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 class APIKeyForm(forms.ModelForm):

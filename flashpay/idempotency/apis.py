@@ -16,7 +16,7 @@ repeat with the same key and the same method, path and body gets the stored resp
 ``idempotency-key-in-use``. If the handler raises (validation error, domain error, crash) the
 claim is released: the service it called ran in a transaction that rolled back, so nothing
 happened and the client may retry with the same key. Responses of 5xx are not stored either.
-A process killed mid-request leaves the key "in progress" (409) until it expires after 24 h:
+Stored bodies are encrypted (they may hold a new API key's secret). A process killed mid-request leaves the key "in progress" (409) until it expires after 24 h:
 refusing is safer than running a payment twice. Keys are per user.
 """
 from __future__ import annotations
@@ -33,6 +33,7 @@ from flashpay.idempotency.services import (
     idempotency_claim,
     idempotency_complete,
     idempotency_release,
+    idempotency_stored_response,
 )
 
 HEADER = "Idempotency-Key"
@@ -66,11 +67,8 @@ def idempotent(handler):
             principal=_principal(request), key=key, request_hash=_request_hash(request)
         )
         if not claimed:
-            return Response(
-                record.response_body,
-                status=record.response_status,
-                headers={REPLAYED_HEADER: "true"},
-            )
+            status, body = idempotency_stored_response(record=record)
+            return Response(body, status=status, headers={REPLAYED_HEADER: "true"})
         try:
             response = handler(view, request, *args, **kwargs)
         except BaseException:

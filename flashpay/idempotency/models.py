@@ -16,7 +16,8 @@ class IdempotencyRecord(models.Model):
     request_hash = models.CharField(max_length=64)
     state = models.CharField(max_length=16, choices=State.choices, default=State.IN_PROGRESS)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.JSONField(null=True, blank=True)
+    # The response body, AES-GCM encrypted (see sealing.py): it may contain a secret.
+    response_sealed = models.BinaryField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(db_index=True)
 

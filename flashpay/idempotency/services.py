@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from flashpay.errors import ApplicationError, Conflict
 from flashpay.idempotency.models import IdempotencyRecord
+from flashpay.idempotency.sealing import seal, unseal
 
 # How long a key is remembered; clients retry within minutes, 24 h is Stripe's and BTCPay-world's habit.
 KEY_TTL = timedelta(hours=24)
@@ -58,13 +59,30 @@ def idempotency_claim(*, principal: str, key: str, request_hash: str) -> tuple[I
     raise Conflict("Could not claim the Idempotency-Key; retry", code="idempotency-key-in-use")
 
 
+def _aad(record: IdempotencyRecord) -> str:
+    # Binds the ciphertext to its row: a body cannot be moved to another principal's key.
+    return f"{record.principal}\0{record.key}\0{record.request_hash}"
+
+
 def idempotency_complete(*, record: IdempotencyRecord, status: int, body: Any) -> IdempotencyRecord:
     record.state = IdempotencyRecord.State.COMPLETED
     record.response_status = status
-    record.response_body = body
+    record.response_sealed = seal(body, aad=_aad(record))
     record.full_clean(validate_constraints=False)
-    record.save(update_fields=["state", "response_status", "response_body"])
+    record.save(update_fields=["state", "response_status", "response_sealed"])
     return record
+
+
+def idempotency_stored_response(*, record: IdempotencyRecord) -> tuple[int, Any]:
+    """The (status, body) to replay for a completed record."""
+    try:
+        body = unseal(record.response_sealed, aad=_aad(record))
+    except ValueError:
+        raise Conflict(
+            "The stored response for this Idempotency-Key can no longer be read; use a new key",
+            code="idempotency-key-unreadable",
+        )
+    return record.response_status, body
 
 
 def idempotency_release(*, record: IdempotencyRecord) -> None:
