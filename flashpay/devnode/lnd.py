@@ -179,6 +179,7 @@ class LndNetwork:
         fee_base_msat: int = 1000,
         fee_ppm: int = 1000,
         block_height=None,
+        persist: bool = True,
     ):
         self.datadir = Path(datadir)
         self.host = host
@@ -194,6 +195,78 @@ class LndNetwork:
             "flashpay": SimNode("flashpay", self._node_key("flashpay"), flashpay_local_msat, flashpay_port),
             "external": SimNode("external", self._node_key("external"), external_local_msat, external_port),
         }
+        self._journal = None
+        if persist:
+            self._replay_journal()
+            self._journal = self.journal_path.open("a", encoding="utf-8")
+
+    # --- persistence: an append-only journal, so a restart keeps invoices, indexes and balances ---
+    @property
+    def journal_path(self) -> Path:
+        return self.datadir / "lnd-state.jsonl"
+
+    def _persist(
+        self,
+        *,
+        invoice_node: SimNode | None = None,
+        invoice: SimInvoice | None = None,
+        payment_node: SimNode | None = None,
+        payment: SimPayment | None = None,
+    ) -> None:
+        """Append one line with the changed invoice/payment and every node's counters and balance.
+
+        Called with the lock held, after the in-memory change. Replaying the lines in order
+        rebuilds the state (the last line's counters and balances win).
+        """
+        if self._journal is None:
+            return
+        line: dict = {
+            "nodes": {
+                n.name: [n.local_msat, n.add_index, n.settle_index, n.payment_index] for n in self.nodes.values()
+            },
+        }
+        if invoice is not None:
+            line["invoice_node"] = invoice_node.name
+            line["invoice"] = {
+                k: (v.hex() if isinstance(v, bytes) else v) for k, v in invoice.__dict__.items()
+            }
+        if payment is not None:
+            line["payment_node"] = payment_node.name
+            line["payment"] = dict(payment.__dict__)
+        self._journal.write(json.dumps(line, separators=(",", ":")) + "\n")
+        self._journal.flush()
+
+    def _replay_journal(self) -> None:
+        if not self.journal_path.exists():
+            return
+        with self.journal_path.open(encoding="utf-8") as journal:
+            for raw in journal:
+                try:
+                    line = json.loads(raw)
+                except ValueError:
+                    continue  # a line cut short by a crash: everything before it holds
+                if "invoice" in line:
+                    data = line["invoice"]
+                    for key in ("payment_hash", "preimage", "payment_addr", "description_hash"):
+                        data[key] = bytes.fromhex(data[key])
+                    self.nodes[line["invoice_node"]].invoices[data["payment_hash"]] = SimInvoice(**data)
+                if "payment" in line:
+                    self.nodes[line["payment_node"]].payments[line["payment"]["payment_hash"]] = SimPayment(**line["payment"])
+                for name, (local, add_index, settle_index, payment_index) in line["nodes"].items():
+                    other = self.nodes[name]
+                    other.local_msat, other.add_index = local, add_index
+                    other.settle_index, other.payment_index = settle_index, payment_index
+        # A payment in flight when the devnode stopped cannot complete any more: fail it and give
+        # the locked amount back, as LND does when an HTLC times out.
+        self._journal = self.journal_path.open("a", encoding="utf-8")
+        for payer in self.nodes.values():
+            for payment in payer.payments.values():
+                if payment.status == Status.IN_FLIGHT:
+                    payer.local_msat += payment.value_msat + payment.fee_msat
+                    payment.status = Status.FAILED
+                    payment.failure_reason = Reason.FAILURE_REASON_TIMEOUT
+                    self._persist(payment_node=payer, payment=payment)
+        self._journal.close()
 
     # --- files in the datadir ---------------------------------------------------------------
     def node_dir(self, name: str) -> Path:
@@ -318,6 +391,10 @@ class LndNetwork:
             if node.server is not None:
                 node.server.stop(grace=0).wait(5)
                 node.server = None
+        with self._cond:
+            if self._journal is not None:
+                self._journal.close()
+                self._journal = None
 
     def __enter__(self) -> LndNetwork:
         return self.start()
@@ -428,6 +505,7 @@ class LndNetwork:
             )
             node.invoices[payment_hash] = sim
             node.events.append(("add", payment_hash))
+            self._persist(invoice_node=node, invoice=sim)
             self._cond.notify_all()
             return sim
 
@@ -523,9 +601,11 @@ class LndNetwork:
                 failure = "FAILURE_REASON_INSUFFICIENT_BALANCE"
             if failure:
                 self._finish_failed(payment, failure)
+                self._persist(payment_node=payer, payment=payment)
                 return payment
             # The HTLC is locked in: the amount and fee leave the payer's balance now.
             payer.local_msat -= amount + fee
+            self._persist(payment_node=payer, payment=payment)
             rule = self._take_rule(payer.name, decoded.payment_hash)
             self._cond.notify_all()
         if rule is not None and rule.delay > 0:
@@ -551,12 +631,14 @@ class LndNetwork:
             if rule is not None and rule.fail:
                 payer.local_msat += refund
                 self._finish_failed(payment, rule.reason)
+                self._persist(payment_node=payer, payment=payment)
                 return
             invoice = payee.invoices.get(bytes.fromhex(payment.payment_hash))
             if invoice is None or invoice.state != ln.Invoice.OPEN or payment.value_msat < invoice.value_msat:
                 # The payee rejects the HTLC: incorrect_or_unknown_payment_details (BOLT #4).
                 payer.local_msat += refund
                 self._finish_failed(payment, "FAILURE_REASON_INCORRECT_PAYMENT_DETAILS")
+                self._persist(payment_node=payer, payment=payment)
                 return
             payee.settle_index += 1
             invoice.state = ln.Invoice.SETTLED
@@ -569,6 +651,8 @@ class LndNetwork:
             payee.events.append(("settle", invoice.payment_hash))
             payment.status = Status.SUCCEEDED
             payment.preimage = invoice.preimage.hex()
+            # One journal line for both sides: a crash cannot keep one without the other.
+            self._persist(invoice_node=payee, invoice=invoice, payment_node=payer, payment=payment)
             self._cond.notify_all()
 
     def follow_payment(self, payer: SimNode, payment_hash: str, context, *, inflight_updates: bool = True, last=None):

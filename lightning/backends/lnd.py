@@ -104,9 +104,15 @@ class LndBackend(LightningBackend):
                 credentials = grpc.ssl_channel_credentials(root_certificates=cert)
                 options = [
                     ("grpc.max_receive_message_length", _MAX_MESSAGE),
-                    # LND's self-signed certificate names localhost; pinned roots make this safe.
-                    ("grpc.ssl_target_name_override", "localhost"),
-                ] if cert is not None else [("grpc.max_receive_message_length", _MAX_MESSAGE)]
+                    # Notice a node that vanished without closing the connection (streams).
+                    ("grpc.keepalive_time_ms", 30_000),
+                    ("grpc.keepalive_timeout_ms", 10_000),
+                ]
+                name = _certificate_name(cert) if cert is not None else None
+                if name is not None:
+                    # A pinned self-signed certificate (LND's tls.cert) is the trust anchor; it
+                    # names "localhost" and the node's own names, which the address may not be.
+                    options.append(("grpc.ssl_target_name_override", name))
                 self._channel = grpc.secure_channel(self.server, credentials, options=options)
             return self._channel
 
@@ -129,7 +135,11 @@ class LndBackend(LightningBackend):
     def _error(self, exc: grpc.RpcError, what: str) -> LightningError:
         code, details = exc.code(), exc.details() or ""
         lowered = details.lower()
-        if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED) or "macaroon" in lowered:
+        if (
+            code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+            or "macaroon" in lowered
+            or "verification failed" in lowered
+        ):
             return NodeAuthError(f"LND at {self.server} refused our macaroon ({what})")
         if code == grpc.StatusCode.UNAVAILABLE:
             if any(word in lowered for word in ("ssl", "tls", "handshake", "certificate")):
@@ -382,6 +392,23 @@ class LndBackend(LightningBackend):
             remote_msat=answer.remote_balance.msat,
             pending_local_msat=answer.unsettled_local_balance.msat,
         )
+
+
+def _certificate_name(cert_pem: bytes) -> str | None:
+    """A DNS name the pinned certificate is valid for: gRPC checks the peer against it."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+    except ValueError:
+        return None
+    try:
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        dns = names.get_values_for_type(x509.DNSName)
+        if dns:
+            return "localhost" if "localhost" in dns else dns[0]
+    except x509.ExtensionNotFound:
+        pass
+    common = cert.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
+    return str(common[0].value) if common else None
 
 
 def _until(call, wait: float):

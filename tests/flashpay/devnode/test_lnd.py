@@ -233,3 +233,33 @@ def test_pay_from_another_process_like_devnode_pay(lnd_network, flashpay):
     assert status == "success"
     assert hashlib.sha256(bytes.fromhex(preimage)).digest() == added.r_hash
     assert flashpay.LookupInvoice(ln.PaymentHash(r_hash=added.r_hash)).state == ln.Invoice.SETTLED
+
+
+def test_a_restart_keeps_invoices_indexes_and_balances_and_fails_payments_in_flight(tmp_path):
+    datadir = tmp_path / "lnd"
+    with LndNetwork(datadir=datadir, flashpay_port=0) as first:
+        flashpay, external = Node(first, "flashpay"), Node(first, "external")
+        paid = flashpay.AddInvoice(ln.Invoice(value_msat=70_000))
+        external.SendPaymentSync(ln.SendRequest(payment_request=paid.payment_request))
+        hanging = external.AddInvoice(ln.Invoice(value_msat=9_000))
+        first.inject(payment_hash=hanging.r_hash.hex(), delay=30)
+        started = next(flashpay.SendPaymentV2(router.SendPaymentRequest(
+            payment_request=hanging.payment_request, timeout_seconds=5, fee_limit_msat=10_000,
+        )))
+        assert started.status == ln.Payment.IN_FLIGHT
+        balances_before_hang = {"flashpay": 5_000_000_000 + 70_000, "external": 5_000_000_000 - 70_000}
+        flashpay.channel.close()
+        external.channel.close()
+
+    with LndNetwork(datadir=datadir, flashpay_port=0) as second:
+        flashpay = Node(second, "flashpay")
+        settled = flashpay.LookupInvoice(ln.PaymentHash(r_hash=paid.r_hash))
+        assert (settled.state, settled.settle_index, settled.amt_paid_msat) == (ln.Invoice.SETTLED, 1, 70_000)
+        assert {n: node.local_msat for n, node in second.nodes.items()} == balances_before_hang
+        tracked = list(flashpay.TrackPaymentV2(router.TrackPaymentRequest(payment_hash=hanging.r_hash)))
+        assert tracked[-1].status == ln.Payment.FAILED
+        assert flashpay.AddInvoice(ln.Invoice(value_msat=1)).add_index == 2
+        replay = flashpay.SubscribeInvoices(ln.InvoiceSubscription(settle_index=0, add_index=1), timeout=2)
+        assert next(replay).add_index == 2
+        replay.cancel()
+        flashpay.channel.close()
