@@ -17,7 +17,8 @@ repeat with the same key and the same method, path and body gets the stored resp
 claim is released: the service it called ran in a transaction that rolled back, so nothing
 happened and the client may retry with the same key. Responses of 5xx are not stored either.
 Stored bodies are encrypted (they may hold a new API key's secret). A process killed mid-request leaves the key "in progress" (409) until it expires after 24 h:
-refusing is safer than running a payment twice. Keys are per user.
+refusing is safer than running a payment twice. Keys are per user; on an endpoint open to
+anonymous callers the header is ignored for them.
 """
 from __future__ import annotations
 
@@ -58,7 +59,9 @@ def idempotent(handler):
     @functools.wraps(handler)
     def wrapper(view, request, *args, **kwargs):
         key = request.headers.get(HEADER)
-        if key is None:
+        # Keys are per user: anonymous callers (public invoice forms) cannot be told apart, and
+        # sharing one key space among them would replay one stranger's response to another.
+        if key is None or not request.user.is_authenticated:
             return handler(view, request, *args, **kwargs)
         key = key.strip()
         if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():

@@ -104,3 +104,13 @@ def test_cannot_delete_another_users_key(api_client):
     response = api_client.delete(f"/api/v1/api-keys/{theirs}", **token_header(secret))
     assert response.status_code == 404
     assert APIKey.objects.count() == 2
+
+
+def test_a_secret_in_the_delete_path_never_reaches_the_log(api_client, caplog):
+    _, secret = create_api_key(user=UserFactory())
+    _, theirs = create_api_key(user=UserFactory())
+    with caplog.at_level("DEBUG"):
+        assert api_client.delete(f"/api/v1/api-keys/{theirs}", **token_header(secret)).status_code == 404
+        assert api_client.delete(f"/api/v1/api-keys/{theirs}").status_code == 401
+    assert caplog.records, "the refusals are logged"
+    assert all(theirs not in record.getMessage() for record in caplog.records)
