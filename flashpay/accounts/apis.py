@@ -124,11 +124,6 @@ class ApiKeyCreateApi(APIView):
 class ApiKeyDeleteApi(APIView):
     permission_classes = [GreenfieldPermission]
 
-    @extend_schema(
-        operation_id="ApiKeys_DeleteApiKey",
-        tags=["API Keys"],
-        responses={200: EMPTY_OK, 401: ERROR, 403: ERROR, 404: ERROR},
-    )
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
         # Greenfield puts the secret in this path; Django's request logger would write it to the
@@ -138,6 +133,11 @@ class ApiKeyDeleteApi(APIView):
         response._has_been_logged = True
         return response
 
+    @extend_schema(
+        operation_id="ApiKeys_DeleteApiKey",
+        tags=["API Keys"],
+        responses={200: EMPTY_OK, 401: ERROR, 403: ERROR, 404: ERROR},
+    )
     @greenfield_permission(policies.UNRESTRICTED)
     def delete(self, request, apikey: str):
         api_key = selectors.api_key_get_by_secret(secret=apikey)
