@@ -37,11 +37,13 @@ from flashpay.ledger.models import (
     Transaction,
     TransactionStatus,
 )
-from flashpay.money import Msat
+from flashpay.money import MSAT_PER_BTC, Msat
 
 logger = logging.getLogger(__name__)
 
 EntrySpec = tuple[Account, Msat | int]
+# No amount beyond all the bitcoin there will ever be; also keeps sums far from bigint overflow.
+MAX_ENTRY_MSAT = 21_000_000 * MSAT_PER_BTC
 
 
 def _clean(obj) -> None:
@@ -104,6 +106,8 @@ def _legs(entries: Sequence[EntrySpec]) -> list[tuple[int, int]]:
         msat = Msat(amount).value  # refuses floats and other non-integers
         if msat == 0:
             raise ApplicationError("a ledger entry cannot be zero")
+        if abs(msat) > MAX_ENTRY_MSAT:
+            raise ApplicationError("a ledger entry cannot exceed 21 million BTC")
         legs.append((account.pk, msat))
     if len({account_id for account_id, _ in legs}) != len(legs):
         raise ApplicationError("a ledger transaction names each account at most once")
@@ -273,21 +277,21 @@ def _record(
     is_hold = status == TransactionStatus.PENDING
     if not idempotency_key:
         raise ApplicationError("a ledger transaction needs an idempotency key")
+    txn = Transaction(
+        idempotency_key=idempotency_key,
+        status=status,
+        is_hold=is_hold,
+        description=description,
+        metadata=metadata if metadata is not None else {},
+        posted_at=timezone.now() if status == TransactionStatus.POSTED else None,
+    )
+    _clean(txn)  # bad input fails here, before any lock is taken
     # No look-up of the key first: a replay is rare, and it is caught below by the unique
     # index (same key committed) or, when the money has moved on since, by the funds check.
     try:
         with transaction.atomic():
             accounts = accounts_lock(account_ids=[account_id for account_id, _ in legs])
             _check_funds(accounts, legs)
-            txn = Transaction(
-                idempotency_key=idempotency_key,
-                status=status,
-                is_hold=is_hold,
-                description=description,
-                metadata=metadata or {},
-                posted_at=timezone.now() if status == TransactionStatus.POSTED else None,
-            )
-            _clean(txn)
             return _write(txn, legs)
     except (IntegrityError, InsufficientFunds):
         existing = _replay(idempotency_key=idempotency_key, legs=legs, is_hold=is_hold)

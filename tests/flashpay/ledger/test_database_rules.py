@@ -1,8 +1,10 @@
 """The ledger's rules held by PostgreSQL itself, bypassing the services (raw ORM and SQL)."""
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.db.transaction import TransactionManagementError
 
 from flashpay.ledger import selectors, services
+from flashpay.ledger.locks import accounts_lock
 from flashpay.ledger.models import Entry, Transaction, TransactionStatus
 from flashpay.money import Msat
 
@@ -116,3 +118,15 @@ def test_a_customer_balance_cache_cannot_go_below_zero():
         type(card).objects.filter(pk=card.pk).update(posted_msat=-1)
 
     assert selectors.account_balance(account=card).posted == Msat(1_000)
+
+
+def test_accounts_can_only_be_locked_inside_a_transaction():
+    card = AccountFactory()
+
+    with pytest.raises(TransactionManagementError):
+        accounts_lock(account_ids=[card.pk])
+    with transaction.atomic():
+        assert accounts_lock(account_ids=[card.pk])[card.pk].pk == card.pk
+    # the compiled query is cached now: still refused outside a transaction
+    with pytest.raises(TransactionManagementError):
+        accounts_lock(account_ids=[card.pk])

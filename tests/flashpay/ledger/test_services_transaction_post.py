@@ -1,5 +1,6 @@
 """Posting balanced transactions: balances, funds checks, input validation and idempotency."""
 import pytest
+from django.core.exceptions import ValidationError
 
 from flashpay.errors import ApplicationError, Conflict, InsufficientFunds
 from flashpay.ledger import selectors, services
@@ -159,3 +160,39 @@ def test_customer_accounts_cannot_be_made_overdraftable():
     with pytest.raises(ApplicationError, match="unknown"):
         services.account_get_or_create(kind="bank", reference="c1")
     assert not selectors.account_entry_list(account=external_account()).exists()
+
+
+def test_replay_after_the_money_was_spent_still_returns_the_first_transaction(write_path):
+    card = funded_account(1_000)
+    merchant = AccountFactory(kind=AccountKind.MERCHANT)
+    first = services.transaction_post(
+        entries=[(card, -1_000), (merchant, 1_000)], idempotency_key="all-in"
+    )
+
+    # the card is empty now, yet a retry of the same request is not "insufficient funds"
+    again = services.transaction_post(
+        entries=[(card, -1_000), (merchant, 1_000)], idempotency_key="all-in"
+    )
+
+    assert again.pk == first.pk
+    assert selectors.account_balance(account=merchant).posted == Msat(1_000)
+
+
+def test_oversized_input_is_refused_before_anything_is_written():
+    world, card = external_account(), AccountFactory()
+    before = (Transaction.objects.count(), Entry.objects.count())
+
+    with pytest.raises(ValidationError):
+        services.transaction_post(entries=[(world, -1), (card, 1)], idempotency_key="k" * 201)
+    with pytest.raises(ValidationError):
+        services.transaction_post(
+            entries=[(world, -1), (card, 1)], idempotency_key="d", description="x" * 501
+        )
+    with pytest.raises(ApplicationError, match="21 million"):
+        services.transaction_post(
+            entries=[(world, -(10**19)), (card, 10**19)], idempotency_key="huge"
+        )
+    with pytest.raises(ApplicationError, match="idempotency key"):
+        services.transaction_post(entries=[(world, -1), (card, 1)], idempotency_key="")
+
+    assert (Transaction.objects.count(), Entry.objects.count()) == before
