@@ -282,6 +282,9 @@ class BitcoindSimulator:
         self.txs: dict[str, dict] = {}  # txid -> {"hex", "vin", "vout", "coinbase", "time"}
         self.tx_height: dict[str, int] = {}  # confirmed txid -> height on the active chain
         self.mempool: OrderedDict[str, None] = OrderedDict()
+        # txids evicted by dropmempooltx (a double spend won) -> tip height then; wallets report
+        # them with negative confirmations, as bitcoind does for conflicted transactions.
+        self.conflicted: dict[str, int] = {}
         self.utxos: dict[tuple[str, int], tuple[int, str]] = {}  # chain + mempool view
         self.spent_by: dict[tuple[str, int], str] = {}
         self.wallets: dict[str, _Wallet] = {}
@@ -305,6 +308,7 @@ class BitcoindSimulator:
             "invalid": sorted(self.invalid),
             "txs": {txid: {"hex": t["hex"], "coinbase": t["coinbase"], "time": t["time"]} for txid, t in self.txs.items()},
             "mempool": list(self.mempool),
+            "conflicted": self.conflicted,
             "wallets": [w.state() for w in self.wallets.values()],
         }
         path = self.datadir / "bitcoind-state.json"
@@ -337,6 +341,7 @@ class BitcoindSimulator:
             self._apply_block(self.blocks[block_hash])
             self.active.append(block_hash)
         self.invalid = set(state["invalid"])
+        self.conflicted = dict(state.get("conflicted", {}))
         for txid in state["mempool"]:
             self._apply_tx(txid)
             self.mempool[txid] = None
@@ -397,6 +402,7 @@ class BitcoindSimulator:
     def _apply_block(self, block: dict) -> None:
         height = block["height"]
         for txid in block["txids"]:
+            self.conflicted.pop(txid, None)
             if txid in self.mempool:
                 del self.mempool[txid]  # already applied to the view as a mempool tx
                 self.tx_height[txid] = height
@@ -551,6 +557,8 @@ class BitcoindSimulator:
         height = self.tx_height.get(txid)
         if height is not None:
             return len(self.active) - height
+        if txid in self.conflicted and txid not in self.mempool:
+            return -1
         return 0
 
     def _wallet_entries(self, wallet: _Wallet, txid: str) -> list[dict]:
@@ -786,6 +794,7 @@ class BitcoindSimulator:
                 raise RPCError(RPC_VERIFY_REJECTED, "bad-txns-inputs-missingorspent")
         # Inputs the simulator has never heard of are accepted: a test may pay from thin air.
         self.txs.pop(txid, None)
+        self.conflicted.pop(txid, None)
         self._add_tx(tx)
         self._apply_tx(txid)
         self.mempool[txid] = None
@@ -845,6 +854,8 @@ class BitcoindSimulator:
         if txid not in self.mempool:
             raise RPCError(RPC_INVALID_ADDRESS_OR_KEY, "Transaction not in mempool")
         dropped = self._drop_tx(txid)
+        for gone in dropped:
+            self.conflicted[gone] = len(self.active) - 1
         self._save()
         return dropped
 
@@ -1006,12 +1017,12 @@ class BitcoindSimulator:
         for height in builtins_range(fork_height + 1, len(self.active)):
             txids.extend(t for t in self.blocks[self.active[height]]["txids"] if t in wallet.txids)
         txids.extend(t for t in self.mempool if t in wallet.txids)
+        txids.extend(t for t, height in self.conflicted.items() if height >= fork_height and t in wallet.txids)
         transactions = [e for t in txids for e in self._wallet_entries(wallet, t)]
         removed = []
         for t in removed_txids:
             for e in self._wallet_entries(wallet, t):
                 if t not in self.tx_height and t not in self.mempool:
-                    e["confirmations"] = 0
                     e.pop("trusted", None)
                 removed.append(e)
         last_height = max(len(self.active) - target_confirmations, 0)

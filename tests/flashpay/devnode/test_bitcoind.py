@@ -236,6 +236,22 @@ def test_listsinceblock_receive_confirm_and_removed(bitcoind_client, bitcoind_mi
     assert bitcoind_client.get_transaction(txid)["confirmations"] == 1
 
 
+def test_dropped_transaction_is_reported_as_conflicted(bitcoind_client, bitcoind_miner):
+    addresses = _watch(bitcoind_client)
+    start = bitcoind_client.get_best_block_hash()
+    txid = bitcoind_miner.send_to_address(addresses[0], Decimal("0.01"))
+
+    assert bitcoind_miner.call("dropmempooltx", txid) == [txid]
+
+    assert txid not in bitcoind_client.call("getrawmempool")
+    listed = bitcoind_client.list_since_block(start)
+    assert [(t.txid, t.confirmations) for t in listed.transactions] == [(txid, -1)]
+    assert bitcoind_client.get_transaction(txid)["confirmations"] == -1
+    # rebroadcast: accepted again, no longer conflicted
+    bitcoind_client.send_raw_transaction(bitcoind_client.get_transaction(txid)["hex"])
+    assert bitcoind_client.get_transaction(txid)["confirmations"] == 0
+
+
 def test_invalidateblock_drops_spends_of_reorged_coinbases(bitcoind_miner):
     address = bitcoind_miner.get_new_address()
     bitcoind_miner.generate_to_address(1, address)

@@ -138,6 +138,24 @@ def test_reorg_back_to_mempool_unconfirms_and_double_spend_removes(bitcoind, bit
     assert payment.status == "removed"
 
 
+def test_unconfirmed_payment_double_spent_away_is_removed(bitcoind_client, bitcoind_miner, store_wallet):
+    watched = onchain_watch_address(client=bitcoind_client, descriptor=store_wallet)
+    txid = bitcoind_miner.send_to_address(watched.address, Decimal("0.05"))
+    onchain_sync_once(client=bitcoind_client)
+    assert OnchainPayment.objects.get().status == "seen"
+
+    # the node reports the evicted transaction as conflicted (negative confirmations)
+    bitcoind_client.call("dropmempooltx", txid)
+    result = onchain_sync_once(client=bitcoind_client)
+
+    payment = OnchainPayment.objects.get()
+    assert payment.status == "removed"
+    assert result.removed == [payment.pk]
+    # the conflict stays reported a while; it is recorded once
+    onchain_sync_once(client=bitcoind_client)
+    assert Event.objects.filter(type="onchain.payment.removed").count() == 1
+
+
 def test_sync_killed_midway_then_resumed_records_everything_exactly_once(
     bitcoind_client, bitcoind_miner, store_wallet, monkeypatch
 ):
