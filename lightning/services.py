@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -12,6 +13,7 @@ from flashpay.errors import FieldError
 from flashpay.events.services import event_emit
 from lightning.backends.base import InvoiceState, LightningBackend, NodeInvoice
 from lightning.bolt11_helpers import decode_bolt11
+from lightning.errors import NodeAnswerError, NodeUnreachable
 from lightning.locks import invoice_lock, settle_cursor_lock
 from lightning.models import LightningInvoice
 from lightning.selectors import lightning_invoices_open, lightning_settle_cursor_get
@@ -130,46 +132,87 @@ def lightning_invoice_record_settled(
     return row, recorded
 
 
-def lightning_invoices_reconcile(*, backend: LightningBackend, node_pubkey: str) -> int:
-    """Look up every open invoice on the node and record those that settled; returns the count.
+def lightning_invoices_reconcile(*, backend: LightningBackend, node_pubkey: str) -> list[LightningInvoice]:
+    """Look up every open invoice on the node and record those that settled; returns them.
 
     Does not move the settle cursor: invoices settled in between that we did not look up must
     still come through the stream.
     """
-    count = 0
+    settled = []
     for payment_hash in list(lightning_invoices_open(node_pubkey=node_pubkey).values_list("payment_hash", flat=True)):
         invoice = backend.lookup_invoice(payment_hash)
         if invoice.state == InvoiceState.SETTLED:
-            _row, recorded = lightning_invoice_record_settled(node_pubkey=node_pubkey, invoice=invoice, advance_cursor=False)
-            count += recorded
+            row, recorded = lightning_invoice_record_settled(node_pubkey=node_pubkey, invoice=invoice, advance_cursor=False)
+            if recorded:
+                settled.append(row)
         elif invoice.state == InvoiceState.CANCELED:
             LightningInvoice.objects.filter(payment_hash=payment_hash, status=LightningInvoice.Status.OPEN).update(
                 status=LightningInvoice.Status.CANCELED, updated_at=timezone.now()
             )
-    return count
+    return settled
 
 
 def lightning_sync_settled(
-    *, backend: LightningBackend, stop_event: threading.Event | None = None
+    *,
+    backend: LightningBackend,
+    stop_event: threading.Event | None = None,
+    on_recorded: Callable[[LightningInvoice], None] | None = None,
 ) -> int:
     """Follow the node's settled invoices from the stored cursor and record each one.
 
     Runs until `stop_event` is set (or the node goes away: NodeUnreachable propagates so the
     watcher can reconnect). A crash at any point loses nothing and duplicates nothing: each
     settlement and the cursor move commit together, and replays are no-ops. Returns how many
-    settlements this run recorded.
+    settlements this run recorded; `on_recorded` is called after each one commits.
     """
+    count = 0
+
+    def recorded(row: LightningInvoice) -> None:
+        nonlocal count
+        count += 1
+        if on_recorded is not None:
+            on_recorded(row)
+
     node_pubkey = backend.node_info().pubkey
     from_index = lightning_settle_cursor_get(node_pubkey=node_pubkey)
     stream = backend.stream_settled(from_settle_index=from_index, stop_event=stop_event)
-    count = 0
     if from_index == 0:
         # LND does not replay settlements for index 0: catch up on our open invoices once the
         # subscription is in place.
-        count += lightning_invoices_reconcile(backend=backend, node_pubkey=node_pubkey)
+        for row in lightning_invoices_reconcile(backend=backend, node_pubkey=node_pubkey):
+            recorded(row)
     for invoice in stream:
-        _row, recorded = lightning_invoice_record_settled(node_pubkey=node_pubkey, invoice=invoice)
-        count += recorded
-        if recorded:
+        row, is_new = lightning_invoice_record_settled(node_pubkey=node_pubkey, invoice=invoice)
+        if is_new:
             logger.info("lightning: invoice %s settled (settle index %s)", invoice.payment_hash, invoice.settle_index)
+            recorded(row)
     return count
+
+
+def lightning_follow_settled(
+    *,
+    backend: LightningBackend,
+    stop_event: threading.Event,
+    retry_seconds: float = 1.0,
+    max_retry_seconds: float = 30.0,
+) -> int:
+    """lightning_sync_settled until `stop_event`, reconnecting with backoff when the node is away.
+
+    What the watcher runs for Lightning. Returns the settlements recorded over all runs.
+    """
+    total = 0
+    delay = retry_seconds
+
+    def recorded(_row: LightningInvoice) -> None:
+        nonlocal total, delay
+        total += 1
+        delay = retry_seconds  # the node is back
+
+    while not stop_event.is_set():
+        try:
+            lightning_sync_settled(backend=backend, stop_event=stop_event, on_recorded=recorded)
+        except (NodeUnreachable, NodeAnswerError) as exc:
+            logger.warning("lightning: settlement stream interrupted (%s); retrying in %.1fs", exc.message, delay)
+            stop_event.wait(delay)
+            delay = min(delay * 2, max_retry_seconds)
+    return total

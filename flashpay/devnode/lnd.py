@@ -542,6 +542,9 @@ class LndNetwork:
                         message.state = ln.Invoice.OPEN
                         message.settled = False
             yield from messages
+        if self._stopped.is_set():
+            # Like LND shutting down: the stream ends with an error, never quietly.
+            raise Refused(grpc.StatusCode.UNAVAILABLE, "lnd is shutting down")
 
     # --- payments -------------------------------------------------------------------------------
     def decode(self, payment_request: str):

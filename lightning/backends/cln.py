@@ -25,7 +25,7 @@ from lightning.backends.base import (
     PaymentResult,
     PaymentStatus,
 )
-from lightning.bolt11_helpers import DecodedPaymentRequest, decode_bolt11
+from lightning.bolt11_helpers import DecodedPaymentRequest, decode_bolt11, require_amount
 from lightning.errors import (
     InvalidPaymentRequest,
     InvoiceNotFound,
@@ -242,11 +242,12 @@ class ClnBackend(LightningBackend):
 
     def pay(self, bolt11, *, fee_limit_msat, timeout, amount_msat=None) -> PaymentResult:
         decoded = decode_bolt11(bolt11, network=self.network())
+        amount = require_amount(decoded, amount_msat)
         if fee_limit_msat < 0:
             raise InvalidPaymentRequest("fee limit must not be negative")
         params: dict = {"bolt11": decoded.bolt11, "maxfee": fee_limit_msat, "retry_for": max(1, int(timeout))}
-        if decoded.amount_msat is None and amount_msat:
-            params["amount_msat"] = amount_msat
+        if decoded.amount_msat is None:
+            params["amount_msat"] = amount
         try:
             answer = self.call("pay", params, timeout=timeout)
         except ClnRpcError as exc:

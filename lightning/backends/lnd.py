@@ -23,7 +23,7 @@ from lightning.backends.base import (
     PaymentResult,
     PaymentStatus,
 )
-from lightning.bolt11_helpers import DecodedPaymentRequest, decode_bolt11
+from lightning.bolt11_helpers import DecodedPaymentRequest, decode_bolt11, require_amount
 from lightning.errors import (
     InvalidPaymentRequest,
     InvoiceNotFound,
@@ -107,6 +107,9 @@ class LndBackend(LightningBackend):
                     # Notice a node that vanished without closing the connection (streams).
                     ("grpc.keepalive_time_ms", 30_000),
                     ("grpc.keepalive_timeout_ms", 10_000),
+                    # Come back soon after a node restart: the watcher waits on this channel.
+                    ("grpc.initial_reconnect_backoff_ms", 500),
+                    ("grpc.max_reconnect_backoff_ms", 5_000),
                 ]
                 name = _certificate_name(cert) if cert is not None else None
                 if name is not None:
@@ -147,6 +150,8 @@ class LndBackend(LightningBackend):
             return NodeUnreachable(f"LND at {self.server} is unreachable ({what}): {details}")
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
             return NodeUnreachable(f"LND at {self.server} did not answer in time ({what})")
+        if code == grpc.StatusCode.CANCELLED:
+            return NodeUnreachable(f"LND at {self.server} dropped the call ({what})")
         if code == grpc.StatusCode.INTERNAL and "deserializ" in lowered:
             return NodeAnswerError(f"LND at {self.server} sent an answer we cannot parse ({what})")
         if code == grpc.StatusCode.NOT_FOUND:
@@ -249,6 +254,9 @@ class LndBackend(LightningBackend):
                 invoice = self._invoice(message)
                 cursor = invoice.settle_index
                 yield invoice
+            if stop_event is None or not stop_event.is_set():
+                # LND never ends this stream by itself: an end means the node went away.
+                raise NodeUnreachable(f"LND at {self.server} ended the invoice subscription")
         except grpc.RpcError as exc:
             if stop_event is not None and stop_event.is_set() and exc.code() == grpc.StatusCode.CANCELLED:
                 return
@@ -302,11 +310,13 @@ class LndBackend(LightningBackend):
 
     def pay(self, bolt11, *, fee_limit_msat, timeout, amount_msat=None) -> PaymentResult:
         decoded = decode_bolt11(bolt11, network=self.network())
+        amount = require_amount(decoded, amount_msat)
         if fee_limit_msat < 0:
             raise InvalidPaymentRequest("fee limit must not be negative")
         request = router.SendPaymentRequest(
             payment_request=decoded.bolt11,
-            amt_msat=amount_msat if decoded.amount_msat is None and amount_msat else 0,
+            # routerrpc refuses an amount for an invoice that carries its own.
+            amt_msat=amount if decoded.amount_msat is None else 0,
             fee_limit_msat=fee_limit_msat,
             timeout_seconds=max(1, int(timeout)),
         )

@@ -196,3 +196,51 @@ def test_any_amount_invoice(lnd_backend, lnd_external):
     assert invoice.amount_msat is None
     assert paid.status == "success"
     assert lnd_backend.lookup_invoice(invoice.payment_hash).amount_received_msat == 42_000
+
+
+def test_follow_reconnects_after_the_node_restarts_and_misses_nothing(tmp_path):
+    import socket
+
+    from flashpay.devnode.lnd import LndNetwork, node_backend
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    datadir = tmp_path / "lnd"
+    network = LndNetwork(datadir=datadir, flashpay_port=port).start()
+    backend = node_backend(datadir, "flashpay", timeout=2)
+    first = lightning_invoice_create(backend=backend, amount_msat=1_000, memo="before")
+    second = lightning_invoice_create(backend=backend, amount_msat=2_000, memo="while down")
+    third = lightning_invoice_create(backend=backend, amount_msat=3_000, memo="after")
+    stop = threading.Event()
+    result = {}
+
+    def follow():
+        try:
+            result["count"] = services.lightning_follow_settled(backend=backend, stop_event=stop, retry_seconds=0.2)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=follow)
+    thread.start()
+    try:
+        node_backend(datadir, "external").pay(first.bolt11, fee_limit_msat=0, timeout=5)
+        assert wait_for(lambda: settled_events().count() == 1)
+
+        # the node goes away; a payment lands while the watcher cannot see it
+        network.stop()
+        time.sleep(0.5)
+        network = LndNetwork(datadir=datadir, flashpay_port=port).start()
+        node_backend(datadir, "external").pay(second.bolt11, fee_limit_msat=0, timeout=5)
+        node_backend(datadir, "external").pay(third.bolt11, fee_limit_msat=0, timeout=5)
+
+        assert wait_for(lambda: settled_events().count() == 3, timeout=15)
+    finally:
+        stop.set()
+        thread.join(10)
+        network.stop()
+
+    assert result == {"count": 3}
+    assert list(LightningInvoice.objects.order_by("settle_index").values_list("memo", "settle_index")) == [
+        ("before", 1), ("while down", 2), ("after", 3),
+    ]
