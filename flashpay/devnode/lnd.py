@@ -3,8 +3,10 @@
 Development and tests only. Node "flashpay" is the node FlashPay uses; node "external" stands for the
 rest of the network. Both mint real signed regtest BOLT11 invoices (BOLT #11) with their own
 secp256k1 key, pay each other's invoices over one simulated channel, and speak the subset of
-lnrpc/routerrpc in lightning/protos. State lives in memory (node keys, certs and macaroons persist
-in the datadir). Failures and slow payments can be injected per payment hash or for the next payment.
+lnrpc/routerrpc in lightning/protos. Node keys, TLS certificates, macaroons, lnd.json (how other
+processes reach the nodes) and a journal of invoices, payments and balances live in the datadir, so
+a restart keeps its state. Failures and slow payments can be injected per payment hash or for the
+next payment (`LndNetwork.inject`).
 """
 from __future__ import annotations
 
@@ -432,6 +434,8 @@ class LndNetwork:
         unknown outcome); then it fails with `reason` if `fail`, else completes normally.
         """
         Reason.Value(reason)  # refuse unknown reasons early
+        if payer not in NODE_NAMES:
+            raise ValueError(f"payer must be one of {', '.join(NODE_NAMES)}")
         rule = Rule(fail=fail, reason=reason, delay=delay)
         with self._cond:
             if payment_hash is not None:
