@@ -30,6 +30,10 @@ def _apply_store_settings(store: Store, settings: dict[str, Any]) -> list[str]:
     for field, value in settings.items():
         if field in _MINUTE_ROUNDED_FIELDS and isinstance(value, int):
             value -= value % 60
+        elif field == "default_currency" and isinstance(value, str):
+            value = value.upper()
+        elif field == "additional_tracked_rates" and isinstance(value, list):
+            value = [code.upper() for code in value if isinstance(code, str)]
         setattr(store, field, value)
     return list(settings)
 

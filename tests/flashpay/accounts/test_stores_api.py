@@ -13,7 +13,7 @@ def test_create_store_makes_the_caller_owner_and_returns_greenfield_fields(api_c
 
     response = api_client.post(
         "/api/v1/stores",
-        {"name": "Coffee", "defaultCurrency": "JMD", "speedPolicy": "HighSpeed", "paymentTolerance": 1.5},
+        {"name": "Coffee", "defaultCurrency": "jmd", "additionalTrackedRates": ["usd"], "speedPolicy": "HighSpeed", "paymentTolerance": 1.5},
         format="json",
         **token_header(secret),
     )
@@ -22,6 +22,7 @@ def test_create_store_makes_the_caller_owner_and_returns_greenfield_fields(api_c
     body = response.json()
     assert body["name"] == "Coffee"
     assert body["defaultCurrency"] == "JMD"
+    assert body["additionalTrackedRates"] == ["USD"]
     assert body["speedPolicy"] == "HighSpeed"
     assert body["paymentTolerance"] == 1.5
     assert body["invoiceExpiration"] == 900
