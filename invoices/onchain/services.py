@@ -5,7 +5,7 @@ import logging
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from flashpay.errors import Conflict
@@ -144,6 +144,15 @@ def _watch_plain_address(*, client: BitcoindClient, address: str) -> WatchedAddr
 # ---------------------------------------------------------------------------- sync
 
 
+def onchain_cursor_reset(*, wallet: str) -> None:
+    """Forget the last processed block: the next sync lists the wallet's whole history again.
+
+    For a node whose chain was reset (the cursor block is unknown to it). Recording stays
+    idempotent, so replaying history adds only what is missing.
+    """
+    ChainCursor.objects.filter(wallet=wallet).delete()
+
+
 @dataclass
 class SyncResult:
     tip_hash: str
@@ -187,8 +196,13 @@ def onchain_sync_once(*, client: BitcoindClient, target_confirmations: int = 1) 
         _apply(answer.transactions, answer.removed, result)
         if locked is None:
             locked = ChainCursor(wallet=wallet, block_hash=answer.lastblock, block_height=tip["height"])
-            locked.full_clean()
-            locked.save()
+            locked.full_clean(validate_unique=False)
+            try:
+                with transaction.atomic():
+                    locked.save(force_insert=True)
+            except IntegrityError:
+                # two first runs raced; the unique wallet column let only one of them through
+                raise Conflict("Another watcher created the on-chain cursor meanwhile; run again") from None
             moved = True
         else:
             moved = locked.block_hash != answer.lastblock

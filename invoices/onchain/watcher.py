@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 
 from flashpay.errors import Conflict
 from invoices.onchain.rpc import BitcoindClient, NodeError, NodeUnavailable
@@ -51,6 +51,12 @@ def onchain_watch_forever(
             continue
         except NodeError as exc:
             logger.error("bitcoind error, retrying in %.1fs: %s", backoff, exc.message)
+            stop.wait(backoff)
+            backoff = min(backoff * 2, max_backoff_seconds)
+            continue
+        except DatabaseError:
+            # the step rolled back as a whole; the database may be restarting
+            logger.exception("database error in the on-chain watcher, retrying in %.1fs", backoff)
             stop.wait(backoff)
             backoff = min(backoff * 2, max_backoff_seconds)
             continue

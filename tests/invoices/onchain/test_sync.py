@@ -13,6 +13,7 @@ from invoices.onchain.rpc import NodeError
 from invoices.onchain.selectors import onchain_payment_confirmations
 from invoices.onchain.services import (
     IMPORT_LOOKAHEAD,
+    onchain_cursor_reset,
     onchain_descriptor_register,
     onchain_sync_once,
     onchain_wallet_ensure,
@@ -267,7 +268,16 @@ def test_new_node_wallet_gets_everything_reimported_with_rescan(bitcoind, bitcoi
     assert OnchainPayment.objects.get().status == "confirmed"
 
 
-def test_unknown_cursor_block_gives_a_clear_error(bitcoind_client, store_wallet):
+def test_unknown_cursor_block_gives_a_clear_error_and_a_reset_resyncs(bitcoind_client, bitcoind_miner, store_wallet):
+    watched = onchain_watch_address(client=bitcoind_client, descriptor=store_wallet)
+    bitcoind_miner.send_to_address(watched.address, Decimal("0.02"))
     ChainCursor.objects.create(wallet="flashpay", block_hash="11" * 32, block_height=5)
+
     with pytest.raises(NodeError, match="does not know our last processed block"):
         onchain_sync_once(client=bitcoind_client)
+    assert OnchainPayment.objects.count() == 0
+
+    onchain_cursor_reset(wallet="flashpay")
+    result = onchain_sync_once(client=bitcoind_client)
+    assert OnchainPayment.objects.get().amount_msat == 2_000_000_000
+    assert ChainCursor.objects.get().block_hash == result.tip_hash
