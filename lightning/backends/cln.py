@@ -93,16 +93,17 @@ class ClnBackend(LightningBackend):
         payload = json.dumps({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params or {}})
         sock = self._connect(timeout)
         decoder = json.JSONDecoder()
-        buffer = ""
+        buffer = b""
         try:
             sock.sendall(payload.encode() + b"\n")
             while True:
                 chunk = sock.recv(65536)
                 if not chunk:
                     raise NodeAnswerError(f"Core Lightning closed the connection during {method}")
-                buffer += chunk.decode("utf-8", errors="replace")
+                buffer += chunk
                 try:
-                    answer, _ = decoder.raw_decode(buffer.lstrip())
+                    # Decode the whole buffer: a UTF-8 character may straddle two chunks.
+                    answer, _ = decoder.raw_decode(buffer.decode("utf-8", errors="replace").lstrip())
                     break
                 except json.JSONDecodeError:
                     if len(buffer) > 50 * 1024 * 1024:

@@ -331,3 +331,12 @@ def test_unreachable_socket_is_a_clear_error(tmp_path):
         backend.node_info()
     with pytest.raises(NodeUnreachable):
         next(backend.stream_settled(from_settle_index=0))
+
+
+def test_non_ascii_text_survives_the_socket(lightningd, cln):
+    memo = "café ☕ " * 2000  # long enough to span several socket reads
+
+    invoice = cln.create_invoice(amount_msat=1_000, memo=memo[:200])
+    lightningd.invoices[invoice.payment_hash]["description"] = memo
+
+    assert cln.lookup_invoice(invoice.payment_hash).memo == memo
