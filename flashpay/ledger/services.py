@@ -344,6 +344,8 @@ def _hold_settle(*, hold: Transaction | int, to: str) -> Transaction:
     hold_id = hold.pk if isinstance(hold, Transaction) else hold
     with transaction.atomic():
         txn = transaction_lock(transaction_id=hold_id)
+        if not txn.is_hold:
+            raise Conflict(f"ledger transaction {txn.pk} is not a hold")
         if txn.status == to:
             return txn  # a task delivered twice: already done
         if txn.status != TransactionStatus.PENDING:

@@ -91,8 +91,10 @@ def test_only_pending_to_posted_or_voided():
         services.hold_void(hold=posted)
     with pytest.raises(Conflict, match="voided, not pending"):
         services.hold_post(hold=voided)
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict, match="not a hold"):
         services.hold_void(hold=direct)
+    with pytest.raises(Conflict, match="not a hold"):
+        services.hold_post(hold=direct)
 
     # repeating the same move is a no-op (a task may run twice)
     assert services.hold_post(hold=posted).status == TransactionStatus.POSTED
