@@ -171,8 +171,12 @@ class NullableHexColor(NullableText, serializers.RegexField):
         super().__init__(regex=r"^#[0-9A-Fa-f]{3}([0-9A-Fa-f]{3})?$", **kwargs)
 
 
-# Greenfield StoreBaseData field -> Store model field.
 class StoreSettingsSerializer(serializers.Serializer):
+    """Greenfield ``StoreBaseData`` (camelCase) onto Store fields (``source``).
+
+    As in BTCPay, PUT replaces the whole store: a field left out returns to its default.
+    """
+
     name = serializers.CharField(max_length=200)
     website = NullableUrl(max_length=500)
     supportUrl = NullableText(source="support_url", max_length=500)

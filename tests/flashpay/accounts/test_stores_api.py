@@ -156,3 +156,15 @@ def test_create_store_needs_an_unscoped_permission(api_client):
     response = api_client.post("/api/v1/stores", {"name": "X"}, format="json", **token_header(secret))
     assert response.status_code == 403
     assert Store.objects.count() == 1
+
+
+def test_put_replaces_the_store_like_btcpay(api_client):
+    owner = UserFactory()
+    store = StoreFactory(owner=owner, default_currency="EUR", website="https://a.example", invoice_expiration=1800)
+    _, secret = create_api_key(user=owner)
+
+    response = api_client.put(f"/api/v1/stores/{store.id}", {"name": "Only name"}, format="json", **token_header(secret))
+
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["defaultCurrency"], body["website"], body["invoiceExpiration"]) == ("USD", None, 900)
