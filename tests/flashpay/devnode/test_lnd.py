@@ -263,3 +263,27 @@ def test_a_restart_keeps_invoices_indexes_and_balances_and_fails_payments_in_fli
         assert next(replay).add_index == 2
         replay.cancel()
         flashpay.channel.close()
+
+
+def test_the_node_refuses_invoices_of_other_networks(lnd_network, flashpay, external):
+    from bolt11.models.tags import TagChar, Tags
+
+    tags = Tags()
+    tags.add(TagChar.payment_hash, "11" * 32)
+    tags.add(TagChar.payment_secret, "22" * 32)
+    tags.add(TagChar.description, "mainnet")
+    mainnet = bolt11.encode(
+        bolt11.Bolt11(currency="bc", date=int(time.time()), tags=tags, amount_msat=bolt11.MilliSatoshi(1000)),
+        private_key=lnd_network.nodes["external"].key.secret.hex(),
+    )
+
+    for call in (
+        lambda: flashpay.DecodePayReq(ln.PayReqString(pay_req=mainnet)),
+        lambda: next(flashpay.SendPaymentV2(router.SendPaymentRequest(payment_request=mainnet, timeout_seconds=5))),
+        lambda: flashpay.SendPaymentSync(ln.SendRequest(payment_request=mainnet)),
+    ):
+        with pytest.raises(grpc.RpcError) as error:
+            call()
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "mainnet" in error.value.details()
+    assert lnd_network.nodes["flashpay"].payments == {}
