@@ -3,10 +3,11 @@ import threading
 
 import pytest
 from django.db import connection, connections
+from django.db.models import Sum
 
-from flashpay.errors import InsufficientFunds
+from flashpay.errors import Conflict, InsufficientFunds
 from flashpay.ledger import selectors, services
-from flashpay.ledger.models import AccountKind, Transaction
+from flashpay.ledger.models import Account, AccountKind, Transaction
 from flashpay.money import Msat
 
 from .factories import AccountFactory, funded_account
@@ -67,6 +68,44 @@ def test_fifty_concurrent_debits_never_overdraw(use_holds, write_path):
         PRICE * affordable
     )
     assert selectors.ledger_posted_total() == Msat(0)
+    assert Account.objects.aggregate(total=Sum("posted_msat"))["total"] == 0
+    assert selectors.account_balance_mismatch_list() == []
+
+
+def test_racing_post_and_void_of_one_hold_settle_it_once(write_path):
+    card = funded_account(10 * PRICE)
+    merchant = AccountFactory(kind=AccountKind.MERCHANT)
+    hold = services.hold_create(entries=[(card, -PRICE), (merchant, PRICE)], idempotency_key="h")
+    barrier = threading.Barrier(10)
+    outcomes: list[str] = []
+
+    def settle(n: int) -> None:
+        try:
+            barrier.wait()
+            settle_hold = services.hold_post if n % 2 else services.hold_void
+            outcomes.append(settle_hold(hold=hold.pk).status)
+        except Conflict:
+            outcomes.append("conflict")
+        except Exception as exc:
+            outcomes.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=settle, args=(n,)) for n in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # whichever came first won; the five callers of the other kind were refused
+    final = Transaction.objects.get(pk=hold.pk).status
+    assert final in ("posted", "voided")
+    assert outcomes.count(final) == 5 and outcomes.count("conflict") == 5, outcomes
+    card_balance = selectors.account_balance(account=card)
+    expected = 9 * PRICE if final == "posted" else 10 * PRICE
+    assert (card_balance.posted, card_balance.available) == (Msat(expected), Msat(expected))
+    assert card_balance.pending_debit == Msat(0)
+    assert selectors.account_balance(account=merchant).pending_credit == Msat(0)
     assert selectors.account_balance_mismatch_list() == []
 
 
