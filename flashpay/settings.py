@@ -133,7 +133,6 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "SECURITY": [{"GreenfieldToken": []}, {"BasicAuth": []}],
 }
 
 # django-q2 on the ORM broker: no extra service needed. Redis can take over at high rates.
