@@ -244,3 +244,29 @@ def test_follow_reconnects_after_the_node_restarts_and_misses_nothing(tmp_path):
     assert list(LightningInvoice.objects.order_by("settle_index").values_list("memo", "settle_index")) == [
         ("before", 1), ("while down", 2), ("after", 3),
     ]
+
+
+def test_concurrent_recorders_record_a_settlement_once(lnd_backend, lnd_external):
+    invoice = lightning_invoice_create(backend=lnd_backend, amount_msat=64_000)
+    lnd_external.pay(invoice.bolt11, fee_limit_msat=0, timeout=5)
+    settled = lnd_backend.lookup_invoice(invoice.payment_hash)
+    node = lnd_backend.node_info().pubkey
+    barrier = threading.Barrier(4)
+    outcomes = []
+
+    def record():
+        try:
+            barrier.wait()
+            outcomes.append(lightning_invoice_record_settled(node_pubkey=node, invoice=settled)[1])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=record) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+
+    assert sorted(outcomes) == [False, False, False, True]
+    assert settled_events().count() == 1
+    assert LightningSettleCursor.objects.get().settle_index == 1
