@@ -20,7 +20,7 @@ from lightning.selectors import lightning_invoices_open, lightning_settle_cursor
 
 logger = logging.getLogger(__name__)
 
-INVOICE_SETTLED_EVENT = "lightning.invoice_settled"
+INVOICE_SETTLED_EVENT = "lightning.invoice.settled"
 MAX_EXPIRY_SECONDS = 365 * 24 * 3600
 
 
