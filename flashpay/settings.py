@@ -206,3 +206,5 @@ BITCOIND_RPCUSER = env.str("BITCOIND_RPCUSER", default="")
 BITCOIND_RPCPASSWORD = env.str("BITCOIND_RPCPASSWORD", default="")
 BITCOIND_COOKIE_FILE = env.str("BITCOIND_COOKIE_FILE", default=f"{DEVNODE_BITCOIND_DIR}/.cookie")
 BITCOIND_WALLET = env.str("BITCOIND_WALLET", default="flashpay")
+# bitcoind's zmqpubhashblock / zmqpubrawtx endpoints (comma separated); empty: the watcher only polls.
+BITCOIND_ZMQ_URLS = env.list("BITCOIND_ZMQ_URLS", default=[])

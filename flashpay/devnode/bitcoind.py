@@ -16,7 +16,8 @@ endpoints, and bitcoind's numeric error codes (src/rpc/protocol.h).
 Blocks, transactions and hashes are real serializations (sha256d txids, mined headers meeting
 regtest's target); scripts and signatures are not validated on ``sendrawtransaction``. The one
 wallet that holds private keys is ``devnode`` (created at start): mining rewards and
-``sendtoaddress`` come from it, signed for real (BIP143). A devnode-only RPC, ``dropmempooltx``,
+``sendtoaddress`` come from it, signed for real (BIP143). With ``zmq_port`` it also publishes bitcoind's
+ZMQ ``hashblock`` and ``rawtx`` notifications. A devnode-only RPC, ``dropmempooltx``,
 evicts a transaction from the mempool, which is what a successful double spend looks like to a
 watcher.
 
@@ -161,6 +162,7 @@ class BitcoindSimulator:
         rpcuser: str | None = None,
         rpcpassword: str | None = None,
         auto_mine_seconds: float | None = None,
+        zmq_port: int | None = None,
         premine_blocks: int = 0,
         fee_rate_sat_vb: int = 2,
     ):
@@ -174,6 +176,11 @@ class BitcoindSimulator:
         self.auto_mine_seconds = auto_mine_seconds
         self.premine_blocks = premine_blocks
         self.fee_rate_sat_vb = fee_rate_sat_vb
+        self._zmq_port = zmq_port
+        self._zmq_context = None
+        self._zmq_socket = None
+        self._zmq_sequence: dict[bytes, int] = {}
+        self.zmq_url: str | None = None
         self.cookie_path: Path | None = None
         self._tmpdir: tempfile.TemporaryDirectory | None = None
         self._lock = threading.RLock()
@@ -211,6 +218,8 @@ class BitcoindSimulator:
             fd = os.open(self.cookie_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as fh:
                 fh.write(f"__cookie__:{self._cookie_password}")
+        if self._zmq_port is not None:
+            self._start_zmq()
         with self._lock:
             if HOT_WALLET not in self.wallets:
                 self._create_hot_wallet()
@@ -234,6 +243,11 @@ class BitcoindSimulator:
         if self._miner is not None:
             self._miner.join(timeout=5)
             self._miner = None
+        if self._zmq_socket is not None:
+            with self._lock:
+                self._zmq_socket.close(linger=0)
+                self._zmq_context.term()
+                self._zmq_socket = self._zmq_context = self.zmq_url = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -257,6 +271,35 @@ class BitcoindSimulator:
         while not self._stop_mining.wait(self.auto_mine_seconds):
             with self._lock:
                 self._generate(1, self._hot_new_address())
+
+    # ------------------------------------------------------------------ ZMQ
+    def _start_zmq(self) -> None:
+        import zmq
+
+        self._zmq_context = zmq.Context()
+        self._zmq_socket = self._zmq_context.socket(zmq.PUB)
+        if self._zmq_port == 0:
+            port = self._zmq_socket.bind_to_random_port(f"tcp://{self.host}")
+        else:
+            port = self._zmq_port
+            self._zmq_socket.bind(f"tcp://{self.host}:{port}")
+        self.zmq_url = f"tcp://{self.host}:{port}"
+
+    def _publish(self, topic: bytes, body: bytes) -> None:
+        """bitcoind's ZMQ format (doc/zmq.md): [topic, body, 4-byte little-endian sequence per topic]."""
+        if self._zmq_socket is None:
+            return
+        sequence = self._zmq_sequence.get(topic, 0)
+        self._zmq_sequence[topic] = (sequence + 1) & 0xFFFFFFFF
+        self._zmq_socket.send_multipart([topic, body, sequence.to_bytes(4, "little")])
+
+    def _publish_tx(self, txid: str) -> None:
+        if self._zmq_socket is not None:
+            self._publish(b"rawtx", bytes.fromhex(self.txs[txid]["hex"]))
+
+    def _publish_tip(self) -> None:
+        if self._zmq_socket is not None:
+            self._publish(b"hashblock", bytes.fromhex(self.active[-1]))  # display byte order, as bitcoind
 
     # ------------------------------------------------------------------ auth
     def check_auth(self, header: str | None) -> bool:
@@ -421,6 +464,9 @@ class BitcoindSimulator:
         self.blocks[block_hash] = block
         self._apply_block(block)
         self.active.append(block_hash)
+        for txid in txids:
+            self._publish_tx(txid)
+        self._publish_tip()
         return block
 
     def _generate(self, nblocks: int, address: str) -> list[str]:
@@ -798,6 +844,7 @@ class BitcoindSimulator:
         self._add_tx(tx)
         self._apply_tx(txid)
         self.mempool[txid] = None
+        self._publish_tx(txid)
         self._save()
         return txid
 
@@ -815,6 +862,7 @@ class BitcoindSimulator:
         if self._in_active(block):
             while len(self.active) > block["height"]:
                 self._disconnect_tip()
+            self._publish_tip()
         self.invalid.add(blockhash)
         self._save()
         return None
@@ -843,6 +891,7 @@ class BitcoindSimulator:
                 self.invalid.discard(b["hash"])
                 self._apply_block(b)
                 self.active.append(b["hash"])
+            self._publish_tip()
             for txid in list(self.mempool):
                 if any(outpoint not in self.utxos and self.spent_by.get(outpoint) != txid for outpoint in self.txs[txid]["vin"] if outpoint[0] in self.txs):
                     self._drop_tx(txid)
@@ -1095,6 +1144,7 @@ class BitcoindSimulator:
         txid = self._add_tx(tx)
         self._apply_tx(txid)
         self.mempool[txid] = None
+        self._publish_tx(txid)
         self._save()
         return txid
 

@@ -1,21 +1,25 @@
 """The on-chain watcher loop: poll the node with onchain_sync_once until told to stop (for `manage.py watch`).
 
 Polling listsinceblock is the baseline; it is cheap (the node answers from its wallet index, and
-the answer holds only what changed) so a short interval gives sub-second detection. ZMQ
-notifications could cut the idle polling; they are not wired yet, polling is the fallback that
-always works.
+the answer holds only what changed) so a short interval gives sub-second detection. With a
+``ZmqWaker`` (bitcoind's hashblock/rawtx notifications) the loop wakes up as soon as the node
+sees something and ``poll_seconds`` becomes the fallback interval.
 """
 from __future__ import annotations
 
 import logging
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from django.db import DatabaseError, close_old_connections
+from django.db import DatabaseError, close_old_connections, connections
 
 from flashpay.errors import Conflict
 from invoices.onchain.rpc import BitcoindClient, NodeError, NodeUnavailable
 from invoices.onchain.services import SyncResult, onchain_sync_once, onchain_wallet_ensure
+
+if TYPE_CHECKING:
+    from invoices.onchain.notify import ZmqWaker
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +31,7 @@ def onchain_watch_forever(
     stop: threading.Event | None = None,
     on_result: Callable[[SyncResult], None] | None = None,
     max_backoff_seconds: float = 30.0,
+    waker: ZmqWaker | None = None,
 ) -> None:
     """Follow the node until ``stop`` is set. Node outages back off and retry; nothing is skipped.
 
@@ -34,6 +39,13 @@ def onchain_watch_forever(
     restarted watcher resumes from the last committed block.
     """
     stop = stop or threading.Event()
+    try:
+        _loop(client, poll_seconds, stop, on_result, max_backoff_seconds, waker)
+    finally:
+        connections.close_all()  # this thread's connections; a watcher thread must not leak them
+
+
+def _loop(client, poll_seconds, stop, on_result, max_backoff_seconds, waker) -> None:
     backoff = poll_seconds
     wallet_ready = False
     while not stop.is_set():
@@ -71,4 +83,7 @@ def onchain_watch_forever(
                 result.tip_height, len(result.received), len(result.confirmed),
                 len(result.unconfirmed), len(result.removed),
             )
-        stop.wait(poll_seconds)
+        if waker is not None:
+            waker.wait(poll_seconds)
+        else:
+            stop.wait(poll_seconds)
