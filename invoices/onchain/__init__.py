@@ -1,0 +1,1 @@
+"""On-chain payments: bitcoind adapter, store descriptors, watched addresses and the watcher sync."""

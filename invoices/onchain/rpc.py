@@ -386,6 +386,8 @@ def _wallet_tx(entry: dict) -> WalletTx:
     if not isinstance(vout, int) or not isinstance(confirmations, int):
         raise TypeError("vout/confirmations")
     height = entry.get("blockheight")
+    if confirmations > 0:
+        _hash(entry.get("blockhash"), "listsinceblock.blockhash")  # a confirmed entry names its block
     return WalletTx(
         txid=_hash(entry["txid"], "listsinceblock.txid"),
         vout=vout,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -193,7 +193,7 @@ def onchain_sync_once(*, client: BitcoindClient, target_confirmations: int = 1) 
         if (locked.block_hash if locked else None) != since:
             raise Conflict("Another watcher advanced the on-chain cursor meanwhile; run again")
         result = SyncResult(tip_hash=answer.lastblock, tip_height=tip["height"])
-        _apply(answer.transactions, answer.removed, result)
+        _apply(answer.transactions, answer.removed, result, tip_height=tip["height"])
         if locked is None:
             locked = ChainCursor(wallet=wallet, block_hash=answer.lastblock, block_height=tip["height"])
             locked.full_clean(validate_unique=False)
@@ -223,10 +223,13 @@ def onchain_sync_once(*, client: BitcoindClient, target_confirmations: int = 1) 
     return result
 
 
-def _apply(entries: list[WalletTx], removed: list[WalletTx], result: SyncResult) -> None:
+def _apply(entries: list[WalletTx], removed: list[WalletTx], result: SyncResult, *, tip_height: int) -> None:
     receives = {}
     for entry in entries:
         if entry.category == "receive":
+            if entry.confirmations > 0 and entry.block_height is None:
+                # bitcoind before 0.21 gives no blockheight; lastblock is the tip (target 1)
+                entry = replace(entry, block_height=tip_height - entry.confirmations + 1)
             receives[(entry.txid, entry.vout)] = entry  # one per outpoint; the last word wins
     gone = {(e.txid, e.vout): e for e in removed if e.category == "receive" and (e.txid, e.vout) not in receives}
     if not receives and not gone:

@@ -143,6 +143,18 @@ def test_malformed_answers_get_clear_errors(bad_node, status, body, call, error,
         getattr(client, call)(*args)
 
 
+def test_no_fee_estimate_is_none(bad_node):
+    client = bad_node(200, b'{"result": {"errors": ["Insufficient data or no feerate found"], "blocks": 0}, "error": null, "id": 1}')
+    assert client.estimate_fee_sat_vb(6) is None
+
+
+def test_confirmed_entry_without_block_hash_is_malformed(bad_node):
+    entry = b'{"txid": "' + b"ab" * 32 + b'", "vout": 0, "category": "receive", "amount": 1, "confirmations": 2}'
+    client = bad_node(200, b'{"result": {"transactions": [' + entry + b'], "removed": [], "lastblock": "' + b"cd" * 32 + b'"}, "error": null, "id": 1}')
+    with pytest.raises(MalformedAnswer):
+        client.list_since_block(None)
+
+
 def test_amount_is_sent_exactly_and_floats_are_refused(bitcoind_miner, bitcoind_client):
     address = bitcoind_miner.get_new_address()
     txid = bitcoind_miner.send_to_address(address, Decimal("0.12345678"))
