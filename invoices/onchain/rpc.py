@@ -151,14 +151,17 @@ class BitcoindClient:
             self._cookie = (user, password)
         return self._cookie
 
-    def _post(self, payload, *, wallet: bool) -> httpx.Response:
+    def _post(self, payload, *, wallet: bool, timeout: float | None = None) -> httpx.Response:
         url = self.url
         if wallet and self.wallet is not None:
             url = f"{self.url}/wallet/{quote(self.wallet, safe='')}"
         body = json.dumps(payload)
         for attempt in (0, 1):
             try:
-                response = self._http.post(url, content=body, auth=self._auth(reload=attempt == 1))
+                response = self._http.post(
+                    url, content=body, auth=self._auth(reload=attempt == 1),
+                    timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+                )
             except httpx.TimeoutException:
                 raise NodeUnavailable(f"bitcoind at {self.url} did not answer in time") from None
             except httpx.HTTPError as exc:
@@ -191,10 +194,10 @@ class BitcoindClient:
             raise NodeRPCError(method, code if isinstance(code, int) else -1, str(error.get("message", "")))
         return reply.get("result")
 
-    def call(self, method: str, *params, wallet: bool = False):
-        """One RPC. ``wallet=True`` sends it to this client's wallet endpoint."""
+    def call(self, method: str, *params, wallet: bool = False, timeout: float | None = None):
+        """One RPC. ``wallet=True`` sends it to this client's wallet endpoint; ``timeout`` overrides the client's."""
         payload = {"jsonrpc": "1.0", "id": next(self._ids), "method": method, "params": _jsonable(params)}
-        response = self._post(payload, wallet=wallet)
+        response = self._post(payload, wallet=wallet, timeout=timeout)
         if response.status_code not in (200, 404, 500):
             raise NodeError(f"bitcoind {method}: HTTP {response.status_code}")
         return self._result(method, self._decode(response, method))
@@ -289,9 +292,12 @@ class BitcoindClient:
     def derive_addresses(self, descriptor: str, start: int, end: int) -> list[str]:
         return _expect(self.call("deriveaddresses", descriptor, [start, end]), list, "deriveaddresses")
 
-    def import_descriptors(self, requests: list[dict]) -> None:
+    def import_descriptors(self, requests: list[dict], *, timeout: float = 600.0) -> None:
         """importdescriptors; raises NodeRPCError for the first request bitcoind refused."""
-        results = _expect(self.call("importdescriptors", requests, wallet=True), list, "importdescriptors")
+        # bitcoind answers only when the import (and any rescan) is done: allow minutes, not seconds.
+        results = _expect(
+            self.call("importdescriptors", requests, wallet=True, timeout=timeout), list, "importdescriptors"
+        )
         if len(results) != len(requests):
             raise MalformedAnswer("bitcoind importdescriptors: not one result per descriptor")
         for result in results:
