@@ -96,16 +96,38 @@ class Transaction(models.Model):
     is_hold = models.BooleanField(default=False, editable=False)
     description = models.CharField(max_length=500, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
-    # A mistake is undone by a mirror transaction; one-to-one so a transaction is reversed once.
-    reverses = models.OneToOneField(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by"
+    # A mistake is undone by a mirror transaction. A transaction is reversed at most once: a
+    # partial unique index (below) rather than one-to-one, so the many rows that reverse
+    # nothing cost no index entry on the hot insert path.
+    reverses = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="reversals",
+        db_index=False,
     )
     created_at = models.DateTimeField(auto_now_add=True)
     posted_at = models.DateTimeField(null=True, blank=True)
     voided_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["status", "created_at"], name="ledger_txn_status_created")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["reverses"],
+                condition=Q(reverses__isnull=False),
+                name="ledger_txn_reversed_once",
+            ),
+        ]
+        # Holds still pending, oldest first (reconciliation of unknown outcomes); partial, so
+        # postings that are posted at once never touch it.
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=Q(status="pending"),
+                name="ledger_txn_pending_created",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.status} {self.idempotency_key}"
