@@ -15,6 +15,7 @@ def lock_cursor(*, wallet: str) -> ChainCursor | None:
 def lock_payments(*, txids: set[str]) -> list[OnchainPayment]:
     return list(
         OnchainPayment.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("address")  # read for event payloads; only the payment rows are locked
         .filter(txid__in=txids)
         .order_by("pk")
     )

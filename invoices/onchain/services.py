@@ -303,7 +303,8 @@ def _transition(payment: OnchainPayment, status: str, entry: WalletTx | None, ev
     payment.block_height = entry.block_height if entry is not None else None
     payment.revision += 1
     payment.updated_at = timezone.now()
-    payment.full_clean(validate_unique=False)
+    # the outpoint and its address never change after creation: no need to re-validate them
+    payment.full_clean(exclude=["address", "txid", "vout"], validate_unique=False)
     payment.save(update_fields=["status", "block_hash", "block_height", "revision", "updated_at"])
     _emit(payment, event_type, revision=payment.revision)
 
