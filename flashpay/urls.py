@@ -13,6 +13,8 @@ urlpatterns = [
     path("api/v1/health", apis.HealthApi.as_view(), name="health"),
     path("", include("flashpay.accounts.urls")),
     path("cards/", include("cards.urls")),
+    path("", include("invoices.urls")),
+    path("", include("invoices.webhooks.urls")),
 ]
 # staticfiles_urlpatterns() is empty unless DEBUG; production serves static files elsewhere.
 urlpatterns += staticfiles_urlpatterns()

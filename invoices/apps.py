@@ -9,3 +9,4 @@ class InvoicesConfig(AppConfig):
         from invoices.rates.tasks import rates_schedules_register
 
         rates_schedules_register()
+        from invoices.handlers import invoices_register; invoices_register()  # noqa: E702, I001

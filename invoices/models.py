@@ -101,3 +101,225 @@ class ChainCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.wallet} @ {self.block_height} {self.block_hash}"
+
+
+# =============================================================================================
+# Invoices: store payment methods, invoices, their payment prompts, payments and audit events.
+# (Owned by the invoices helper; the on-chain models above belong to the on-chain side.)
+# =============================================================================================
+
+
+class PaymentMethodId(models.TextChoices):
+    """Greenfield payment method ids (``PaymentMethodId`` schema)."""
+
+    BTC_CHAIN = "BTC-CHAIN"
+    BTC_LN = "BTC-LN"
+
+
+class StorePaymentMethod(models.Model):
+    """A store's setup of one payment method: its on-chain wallet or its Lightning node.
+
+    BTC-CHAIN keeps the merchant's watch-only descriptor (``onchain_descriptor``) and the text the
+    merchant sent (``derivation_scheme``). BTC-LN is either the server's node (``internal_node``;
+    the merchant's balance lives in the ledger) or the merchant's own node, whose connection string
+    holds secrets (a macaroon) and is stored only encrypted (``connection_string_sealed``).
+    """
+
+    store = models.ForeignKey("accounts.Store", on_delete=models.CASCADE, related_name="payment_methods")
+    payment_method_id = models.CharField(max_length=20, choices=PaymentMethodId.choices)
+    enabled = models.BooleanField(default=True)
+    onchain_descriptor = models.ForeignKey(
+        OnchainDescriptor, null=True, blank=True, on_delete=models.PROTECT, related_name="store_methods"
+    )
+    derivation_scheme = models.CharField(max_length=2000, blank=True, default="")
+    label = models.CharField(max_length=200, blank=True, default="")
+    account_key_path = models.CharField(max_length=200, blank=True, default="")
+    internal_node = models.BooleanField(default=False)
+    connection_string_sealed = models.BinaryField(null=True, blank=True, editable=False)
+    connection_type = models.CharField(max_length=20, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["store_id", "payment_method_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["store", "payment_method_id"], name="invoices_store_pm_unique"),
+            models.CheckConstraint(
+                condition=~Q(payment_method_id="BTC-CHAIN") | Q(onchain_descriptor__isnull=False),
+                name="invoices_store_pm_chain_has_descriptor",
+            ),
+            models.CheckConstraint(
+                condition=~Q(payment_method_id="BTC-LN")
+                | Q(internal_node=True, connection_string_sealed__isnull=True)
+                | Q(internal_node=False, connection_string_sealed__isnull=False),
+                name="invoices_store_pm_ln_one_node",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.payment_method_id} of {self.store_id}"
+
+
+class InvoiceStatus(models.TextChoices):
+    NEW = "New"
+    PROCESSING = "Processing"
+    SETTLED = "Settled"
+    EXPIRED = "Expired"
+    INVALID = "Invalid"
+
+
+class InvoiceAdditionalStatus(models.TextChoices):
+    NONE = "None"
+    PAID_PARTIAL = "PaidPartial"
+    PAID_OVER = "PaidOver"
+    PAID_LATE = "PaidLate"
+    MARKED = "Marked"
+    INVALID = "Invalid"
+
+
+class InvoiceType(models.TextChoices):
+    STANDARD = "Standard"
+    TOP_UP = "TopUp"
+
+
+def new_invoice_id() -> str:
+    from flashpay.ids import new_id
+
+    return new_id(16)
+
+
+class Invoice(models.Model):
+    """A Greenfield invoice. Amounts due are locked in msat at creation (rate locked then).
+
+    ``amount`` / ``currency`` are what the merchant asked for; ``amount_msat`` is what is due in
+    bitcoin (null for a TopUp invoice, which takes any amount). ``checkout`` holds the resolved
+    checkout options as Greenfield shows them.
+    """
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_invoice_id, editable=False)
+    store = models.ForeignKey("accounts.Store", on_delete=models.PROTECT, related_name="invoices")
+    type = models.CharField(max_length=10, choices=InvoiceType.choices, default=InvoiceType.STANDARD)
+    amount = models.DecimalField(max_digits=30, decimal_places=12, null=True, blank=True)
+    currency = models.CharField(max_length=10)
+    rate = models.DecimalField(max_digits=30, decimal_places=12, null=True, blank=True)
+    amount_msat = models.BigIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=12, choices=InvoiceStatus.choices, default=InvoiceStatus.NEW)
+    additional_status = models.CharField(
+        max_length=12, choices=InvoiceAdditionalStatus.choices, default=InvoiceAdditionalStatus.NONE
+    )
+    metadata = models.JSONField(default=dict, blank=True)
+    order_id = models.CharField(max_length=500, blank=True, default="", db_index=True)
+    checkout = models.JSONField(default=dict, blank=True)
+    receipt = models.JSONField(default=dict, blank=True)
+    speed_policy = models.CharField(max_length=20)
+    payment_tolerance = models.DecimalField(max_digits=5, decimal_places=2, default=0)
+    additional_search_terms = models.JSONField(default=list, blank=True)
+    search_text = models.TextField(blank=True, default="")
+    archived = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    expires_at = models.DateTimeField()
+    monitoring_expires_at = models.DateTimeField()
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["store", "-created_at"], name="invoices_store_created"),
+            # the expiry task's scans
+            models.Index(fields=["status", "expires_at"], name="invoices_status_expires"),
+            models.Index(fields=["status", "monitoring_expires_at"], name="invoices_status_monitoring"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__isnull=True) | Q(amount__gte=0), name="invoices_amount_gte_0"),
+            models.CheckConstraint(
+                condition=Q(amount_msat__isnull=True) | Q(amount_msat__gte=0), name="invoices_amount_msat_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(type="TopUp", amount_msat__isnull=True) | Q(type="Standard", amount_msat__isnull=False),
+                name="invoices_amount_iff_standard",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.status}"
+
+
+class InvoicePaymentPrompt(models.Model):
+    """One way to pay an invoice: an on-chain address or a BOLT11 invoice (matched by payment hash)."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="prompts")
+    payment_method_id = models.CharField(max_length=20, choices=PaymentMethodId.choices)
+    destination = models.TextField()
+    address = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    payment_hash = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    key_path = models.CharField(max_length=50, blank=True, default="")
+    # Lightning on the server's node: settlements credit the merchant's ledger account.
+    internal_node = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "payment_method_id"], name="invoices_prompt_unique_method"),
+            models.CheckConstraint(
+                condition=Q(payment_method_id="BTC-CHAIN", address__isnull=False)
+                | Q(payment_method_id="BTC-LN", payment_hash__isnull=False),
+                name="invoices_prompt_has_match_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.payment_method_id} for {self.invoice_id}"
+
+
+class InvoicePaymentStatus(models.TextChoices):
+    PROCESSING = "Processing"
+    SETTLED = "Settled"
+    INVALID = "Invalid"
+
+
+class InvoicePayment(models.Model):
+    """A payment to an invoice's prompt; ``payment_id`` is txid-vout on-chain, the payment hash on Lightning."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
+    prompt = models.ForeignKey(InvoicePaymentPrompt, on_delete=models.PROTECT, related_name="payments")
+    payment_method_id = models.CharField(max_length=20, choices=PaymentMethodId.choices)
+    payment_id = models.CharField(max_length=140, unique=True)
+    amount_msat = models.BigIntegerField()
+    status = models.CharField(max_length=12, choices=InvoicePaymentStatus.choices)
+    block_height = models.IntegerField(null=True, blank=True)
+    after_expiration = models.BooleanField(default=False)
+    received_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_msat__gt=0), name="invoices_payment_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.payment_id} {self.status}"
+
+
+class InvoiceEvent(models.Model):
+    """The audit trail of an invoice: one row per status transition (who, when, from, to, why)."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=12, blank=True, default="")
+    from_additional_status = models.CharField(max_length=12, blank=True, default="")
+    to_status = models.CharField(max_length=12)
+    to_additional_status = models.CharField(max_length=12)
+    actor = models.CharField(max_length=200)
+    reason = models.CharField(max_length=500)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.invoice_id}: {self.from_status}/{self.from_additional_status} -> {self.to_status}/{self.to_additional_status}"
+
+
+from invoices.webhooks.models import Webhook, WebhookDelivery, WebhookDeliveryAttempt  # noqa: E402, F401, I001
+from invoices.emails.models import EmailMessage, EmailRule  # noqa: E402, F401, I001

@@ -1,0 +1,1 @@
+"""Greenfield API of the invoices app: invoices and store payment methods."""

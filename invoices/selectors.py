@@ -1,0 +1,371 @@
+"""Reads of the invoices app: Greenfield shapes of invoices, payments and payment methods, lists, checkout data."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+
+from flashpay.errors import NotFound
+from flashpay.money import MSAT_PER_BTC, MSAT_PER_SAT
+from invoices.models import (
+    Invoice,
+    InvoiceAdditionalStatus,
+    InvoicePayment,
+    InvoicePaymentPrompt,
+    InvoicePaymentStatus,
+    InvoiceStatus,
+    InvoiceType,
+    PaymentMethodId,
+    StorePaymentMethod,
+)
+
+# Currencies counted in bitcoin directly: no rate is locked for them.
+BITCOIN_CURRENCIES = {"BTC": MSAT_PER_BTC, "SATS": MSAT_PER_SAT}
+SPEED_POLICY_CONFIRMATIONS = {"HighSpeed": 0, "MediumSpeed": 1, "LowMediumSpeed": 2, "LowSpeed": 6}
+# Fiat shown with two decimals; Greenfield amounts are decimal strings.
+FIAT_PLACES = Decimal("0.01")
+
+
+def unix(moment: datetime | None) -> int | None:
+    return int(moment.timestamp()) if moment is not None else None
+
+
+def btc_text(msat: int) -> str:
+    """A BTC amount as Greenfield prints it: 8 decimals, or 11 when msat precision matters (Lightning)."""
+    places = 8 if msat % MSAT_PER_SAT == 0 else 11
+    return f"{Decimal(msat) / MSAT_PER_BTC:.{places}f}"
+
+
+def currency_amount_text(*, invoice: Invoice, msat: int) -> str:
+    """``msat`` in the invoice currency (at the locked rate), as a decimal string."""
+    if invoice.currency == "BTC":
+        return btc_text(msat)
+    if invoice.currency == "SATS":
+        return _plain(Decimal(msat) / MSAT_PER_SAT)
+    if invoice.rate is None:
+        return "0"
+    value = (Decimal(msat) * invoice.rate / MSAT_PER_BTC).quantize(FIAT_PLACES, rounding=ROUND_HALF_EVEN)
+    return f"{value:f}"
+
+
+def _plain(value: Decimal) -> str:
+    text = f"{value.normalize():f}"
+    return text
+
+
+def invoice_amount_text(invoice: Invoice) -> str:
+    if invoice.amount is None:
+        return "0"
+    if invoice.currency == "BTC":
+        return f"{invoice.amount:.8f}"
+    if invoice.currency == "SATS":
+        return _plain(invoice.amount)
+    amount = invoice.amount
+    if amount == amount.quantize(FIAT_PLACES):
+        return f"{amount.quantize(FIAT_PLACES):f}"
+    return _plain(amount)
+
+
+def required_confirmations(speed_policy: str) -> int:
+    return SPEED_POLICY_CONFIRMATIONS.get(speed_policy, 1)
+
+
+# ---------------------------------------------------------------------------- sums
+
+
+@dataclass(frozen=True)
+class Paid:
+    accounted_msat: int  # every payment not invalidated (seen or confirmed)
+    settled_msat: int  # payments confirmed enough for the speed policy (Lightning: at once)
+
+
+def invoice_paid(*, invoice: Invoice, payments: list[InvoicePayment] | None = None) -> Paid:
+    payments = list(invoice.payments.all()) if payments is None else payments
+    accounted = sum(p.amount_msat for p in payments if p.status != InvoicePaymentStatus.INVALID)
+    settled = sum(p.amount_msat for p in payments if p.status == InvoicePaymentStatus.SETTLED)
+    return Paid(accounted_msat=accounted, settled_msat=settled)
+
+
+def invoice_needed_msat(invoice: Invoice) -> int:
+    """What must arrive for the invoice to count as paid: the amount less the tolerance (rounded down)."""
+    if invoice.amount_msat is None:
+        return 1  # TopUp: any payment
+    allowance = (Decimal(invoice.amount_msat) * invoice.payment_tolerance / 100).to_integral_value(rounding="ROUND_FLOOR")
+    return max(invoice.amount_msat - int(allowance), 0)
+
+
+# ---------------------------------------------------------------------------- Greenfield shapes
+
+
+def payment_data(payment: InvoicePayment) -> dict:
+    """Greenfield ``Payment``."""
+    return {
+        "id": payment.payment_id,
+        "receivedDate": unix(payment.received_at),
+        "value": btc_text(payment.amount_msat),
+        "fee": "0.00000000",
+        "status": payment.status,
+        "destination": payment.prompt.destination if payment.prompt_id else "",
+    }
+
+
+def manual_marking_statuses(invoice: Invoice) -> list[str]:
+    """``availableStatusesForManualMarking``: BTCPay's rules (Settled/Invalid, not the current one)."""
+    status, extra = invoice.status, invoice.additional_status
+    out = []
+    if status in (InvoiceStatus.NEW, InvoiceStatus.PROCESSING, InvoiceStatus.EXPIRED, InvoiceStatus.INVALID):
+        out.append(InvoiceStatus.SETTLED.value)
+    if status in (InvoiceStatus.NEW, InvoiceStatus.PROCESSING, InvoiceStatus.EXPIRED) or (
+        status == InvoiceStatus.SETTLED and extra == InvoiceAdditionalStatus.MARKED
+    ):
+        out.append(InvoiceStatus.INVALID.value)
+    return out
+
+
+def checkout_link(invoice: Invoice) -> str:
+    return f"{settings.FLASHPAY_BASE_URL.rstrip('/')}/i/{invoice.pk}"
+
+
+def invoice_data(invoice: Invoice, *, payments: list[InvoicePayment] | None = None) -> dict:
+    """Greenfield ``InvoiceData``."""
+    paid = invoice_paid(invoice=invoice, payments=payments)
+    return {
+        "id": invoice.pk,
+        "storeId": invoice.store_id,
+        "amount": invoice_amount_text(invoice),
+        "paidAmount": currency_amount_text(invoice=invoice, msat=paid.accounted_msat),
+        "currency": invoice.currency,
+        "type": invoice.type,
+        "checkoutLink": checkout_link(invoice),
+        "createdTime": unix(invoice.created_at),
+        "expirationTime": unix(invoice.expires_at),
+        "monitoringExpiration": unix(invoice.monitoring_expires_at),
+        "status": invoice.status,
+        "additionalStatus": invoice.additional_status,
+        "availableStatusesForManualMarking": manual_marking_statuses(invoice),
+        "archived": invoice.archived,
+        "metadata": invoice.metadata,
+        "checkout": invoice.checkout,
+        "receipt": invoice.receipt,
+    }
+
+
+def _rate_text(invoice: Invoice) -> str:
+    if invoice.currency == "BTC":
+        return "1"
+    if invoice.currency == "SATS":
+        return "100000000"
+    return f"{invoice.rate.normalize():f}" if invoice.rate is not None else "0"
+
+
+def payment_method_data(
+    *, invoice: Invoice, prompt: InvoicePaymentPrompt, payments: list[InvoicePayment], include_sensitive: bool = False
+) -> dict:
+    """Greenfield ``InvoicePaymentMethodDataModel`` of one prompt."""
+    paid = invoice_paid(invoice=invoice, payments=payments)
+    mine = [p for p in payments if p.prompt_id == prompt.pk]
+    method_paid = sum(p.amount_msat for p in mine if p.status != InvoicePaymentStatus.INVALID)
+    amount = invoice.amount_msat if invoice.amount_msat is not None else paid.accounted_msat
+    due = amount - paid.accounted_msat if invoice.amount_msat is not None else 0
+    if prompt.payment_method_id == PaymentMethodId.BTC_CHAIN:
+        link = f"bitcoin:{prompt.destination}"
+        if due > 0:
+            link += f"?amount={btc_text(due - due % MSAT_PER_SAT + (MSAT_PER_SAT if due % MSAT_PER_SAT else 0))}"
+        additional = {
+            "keyPath": prompt.key_path,
+            "payjoinEnabled": False,
+            "accountDerivation": None,
+        }
+        if include_sensitive:
+            method = StorePaymentMethod.objects.filter(
+                store_id=invoice.store_id, payment_method_id=PaymentMethodId.BTC_CHAIN
+            ).first()
+            additional["accountDerivation"] = method.derivation_scheme if method else None
+    else:
+        link = f"lightning:{prompt.destination}"
+        additional = {}
+    return {
+        "paymentMethodId": prompt.payment_method_id,
+        "currency": "BTC",
+        "destination": prompt.destination,
+        "paymentLink": link,
+        "rate": _rate_text(invoice),
+        "paymentMethodPaid": btc_text(method_paid),
+        "totalPaid": btc_text(paid.accounted_msat),
+        "due": btc_text(due) if due >= 0 else f"-{btc_text(-due)}",
+        "amount": btc_text(amount),
+        "paymentMethodFee": "0.00000000",
+        "payments": [payment_data(p) for p in mine],
+        "activated": True,
+        "additionalData": additional,
+    }
+
+
+def invoice_payment_methods_data(*, invoice: Invoice, only_accounted: bool = True, include_sensitive: bool = False) -> list[dict]:
+    payments = list(invoice.payments.select_related("prompt").order_by("pk"))
+    shown = [p for p in payments if not only_accounted or p.status != InvoicePaymentStatus.INVALID]
+    return [
+        payment_method_data(invoice=invoice, prompt=prompt, payments=shown, include_sensitive=include_sensitive)
+        for prompt in invoice.prompts.order_by("pk")
+    ]
+
+
+# ---------------------------------------------------------------------------- reads
+
+
+def invoice_get(*, invoice_id: str, store_id: str | None = None) -> Invoice:
+    """The invoice; 404 when it does not exist or (with ``store_id``) belongs to another store."""
+    query = Invoice.objects.filter(pk=invoice_id)
+    if store_id is not None:
+        query = query.filter(store_id=store_id)
+    invoice = query.first()
+    if invoice is None:
+        raise NotFound("The invoice was not found", code="invoice-not-found")
+    return invoice
+
+
+def invoice_list(
+    *,
+    store_id: str,
+    order_ids: list[str] | None = None,
+    statuses: list[str] | None = None,
+    text_search: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    skip: int = 0,
+    take: int | None = None,
+    include_archived: bool = False,
+) -> QuerySet[Invoice]:
+    query = Invoice.objects.filter(store_id=store_id)
+    if not include_archived:
+        query = query.filter(archived=False)
+    if order_ids:
+        query = query.filter(order_id__in=order_ids)
+    if statuses:
+        query = query.filter(status__in=statuses)
+    if text_search:
+        term = text_search.strip()
+        query = query.filter(Q(pk=term) | Q(order_id=term) | Q(search_text__icontains=term.lower()))
+    if start is not None:
+        query = query.filter(created_at__gte=start)
+    if end is not None:
+        query = query.filter(created_at__lte=end)
+    query = query.order_by("-created_at", "-pk")
+    if take is not None:
+        return query[skip : skip + take]
+    return query[skip:]
+
+
+def store_payment_method_list(*, store_id: str, only_enabled: bool = False) -> list[StorePaymentMethod]:
+    query = StorePaymentMethod.objects.filter(store_id=store_id).order_by("payment_method_id")
+    if only_enabled:
+        query = query.filter(enabled=True)
+    return list(query)
+
+
+def store_payment_method_get(*, store_id: str, payment_method_id: str) -> StorePaymentMethod:
+    from invoices.services.store_payment_methods import payment_method_id_parse
+
+    method_id = payment_method_id_parse(payment_method_id)
+    method = (
+        StorePaymentMethod.objects.filter(store_id=store_id, payment_method_id=method_id).first()
+        if method_id
+        else None
+    )
+    if method is None:
+        raise NotFound("This payment method is not set up for the store", code="paymentmethod-not-found")
+    return method
+
+
+def store_payment_method_data(method: StorePaymentMethod, *, include_config: bool) -> dict:
+    """Greenfield ``GenericPaymentMethodData``; Lightning secrets are never part of it."""
+    data = {"enabled": method.enabled, "paymentMethodId": method.payment_method_id}
+    if include_config:
+        if method.payment_method_id == PaymentMethodId.BTC_CHAIN:
+            data["config"] = {
+                "derivationScheme": method.derivation_scheme,
+                "label": method.label,
+                "accountKeyPath": method.account_key_path,
+            }
+        elif method.internal_node:
+            data["config"] = {"connectionString": "Internal Node"}
+        else:
+            from invoices.services.store_payment_methods import (
+                connection_string_open,
+                connection_string_redacted,
+            )
+
+            data["config"] = {"connectionString": connection_string_redacted(connection_string_open(method=method))}
+    return data
+
+
+def invoice_checkout_data(*, invoice_id: str) -> dict:
+    """Everything the hosted checkout page /i/<invoiceId> shows, as JSON (public: no secrets).
+
+    Includes the unified BIP21 link ``bitcoin:ADDRESS?amount=BTC&lightning=BOLT11`` (upper-cased
+    for the QR code, where the alphanumeric mode makes it denser).
+    """
+    invoice = invoice_get(invoice_id=invoice_id)
+    methods = invoice_payment_methods_data(invoice=invoice)
+    chain = next((m for m in methods if m["paymentMethodId"] == PaymentMethodId.BTC_CHAIN), None)
+    ln = next((m for m in methods if m["paymentMethodId"] == PaymentMethodId.BTC_LN), None)
+    due_msat = None
+    if invoice.amount_msat is not None:
+        due_msat = max(invoice.amount_msat - invoice_paid(invoice=invoice).accounted_msat, 0)
+    unified = unified_qr = None
+    if chain is not None:
+        unified = chain["paymentLink"]
+        # BIP21: scheme, address and BOLT11 upper-case for a dense QR; parameter names stay lower-case
+        unified_qr = unified.replace(chain["destination"], chain["destination"].upper()).replace("bitcoin:", "BITCOIN:")
+        if ln is not None:
+            sep = "&" if "?" in unified else "?"
+            unified += f"{sep}lightning={ln['destination']}"
+            unified_qr += f"{sep}lightning={ln['destination'].upper()}"
+    elif ln is not None:
+        unified = ln["paymentLink"]
+        unified_qr = unified.upper()
+    store = invoice.store
+    return {
+        "invoiceId": invoice.pk,
+        "storeId": store.pk,
+        "storeName": store.name,
+        "logoUrl": store.logo_url or None,
+        "brandColor": store.brand_color or None,
+        "status": invoice.status,
+        "additionalStatus": invoice.additional_status,
+        "type": invoice.type,
+        "amount": invoice_amount_text(invoice),
+        "currency": invoice.currency,
+        "amountMsat": invoice.amount_msat,
+        "dueMsat": due_msat,
+        "dueBtc": btc_text(due_msat) if due_msat is not None else None,
+        "rate": _rate_text(invoice),
+        "expirationTime": unix(invoice.expires_at),
+        "displayExpirationTimer": store.display_expiration_timer,
+        "defaultLanguage": invoice.checkout.get("defaultLanguage") or store.default_lang,
+        "defaultPaymentMethod": invoice.checkout.get("defaultPaymentMethod"),
+        "redirectURL": invoice_redirect_url(invoice),
+        "redirectAutomatically": bool(invoice.checkout.get("redirectAutomatically")),
+        "itemDesc": invoice.metadata.get("itemDesc") if isinstance(invoice.metadata, dict) else None,
+        "paymentMethods": methods,
+        "unifiedLink": unified,
+        "unifiedQr": unified_qr,
+        "receipt": invoice.receipt,
+        "isPaid": invoice.status in (InvoiceStatus.PROCESSING, InvoiceStatus.SETTLED),
+        "isTopUp": invoice.type == InvoiceType.TOP_UP,
+    }
+
+
+def invoice_redirect_url(invoice: Invoice) -> str | None:
+    """The redirect URL with Greenfield's placeholders ``{InvoiceId}`` and ``{OrderId}`` filled in."""
+    url = invoice.checkout.get("redirectURL")
+    if not url:
+        return None
+    from urllib.parse import quote
+
+    return url.replace("{InvoiceId}", quote(invoice.pk, safe="")).replace(
+        "{OrderId}", quote(invoice.order_id or "", safe="")
+    )

@@ -1,0 +1,204 @@
+"""Writes of a store's payment setup: its on-chain wallet (BTC-CHAIN) and Lightning node (BTC-LN)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from flashpay.accounts.models import Store
+from flashpay.errors import FieldError, NotFound
+from invoices.models import PaymentMethodId, StorePaymentMethod
+from invoices.onchain.descriptors import DescriptorError
+from invoices.onchain.services import onchain_descriptor_register
+from lightning.connection import parse_pairs
+from lightning.errors import ConnectionStringError
+
+INTERNAL_NODE = "Internal Node"
+_NONCE_BYTES = 12
+# Legacy ids that BTCPay 1.x integrations still send.
+PAYMENT_METHOD_ALIASES = {
+    "BTC": PaymentMethodId.BTC_CHAIN,
+    "BTC-ONCHAIN": PaymentMethodId.BTC_CHAIN,
+    "BTC_ONCHAIN": PaymentMethodId.BTC_CHAIN,
+    "BTC-LIGHTNINGNETWORK": PaymentMethodId.BTC_LN,
+    "BTC_LIGHTNINGLIKE": PaymentMethodId.BTC_LN,
+    "BTC-LIGHTNINGLIKE": PaymentMethodId.BTC_LN,
+}
+
+
+def payment_method_id_parse(text: str) -> PaymentMethodId | None:
+    """The canonical id for ``text`` (BTC-CHAIN, BTC-LN, or a legacy alias), None if unknown."""
+    if not isinstance(text, str):
+        return None
+    upper = text.strip().upper()
+    if upper in PaymentMethodId.values:
+        return PaymentMethodId(upper)
+    return PAYMENT_METHOD_ALIASES.get(upper)
+
+
+# ---------------------------------------------------------------------------- secrets at rest
+
+
+def _key() -> bytes:
+    # Derived from SECRET_KEY with its own label, so it is unrelated to other derived keys.
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"flashpay.invoices.lightning-connection"
+    ).derive(settings.SECRET_KEY.encode())
+
+
+def _seal(text: str, *, aad: str) -> bytes:
+    nonce = os.urandom(_NONCE_BYTES)
+    return nonce + AESGCM(_key()).encrypt(nonce, text.encode(), aad.encode())
+
+
+def connection_string_open(*, method: StorePaymentMethod) -> str:
+    """The merchant's own-node connection string, decrypted (never shown in responses or logs)."""
+    blob = bytes(method.connection_string_sealed or b"")
+    try:
+        plain = AESGCM(_key()).decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], _aad(method.store_id).encode())
+    except (InvalidTag, ValueError):
+        raise ConnectionStringError("The stored Lightning connection string cannot be decrypted") from None
+    return plain.decode()
+
+
+def _aad(store_id: str) -> str:
+    return f"store:{store_id}:BTC-LN"
+
+
+def connection_string_redacted(text: str) -> str:
+    """The connection string without its secrets: type and server only."""
+    pairs = parse_pairs(text)
+    return f"type={pairs['type']};server={pairs['server']}"
+
+
+# ---------------------------------------------------------------------------- configs
+
+
+@dataclass(frozen=True)
+class OnchainConfig:
+    derivation_scheme: str
+    label: str
+    account_key_path: str
+
+
+@dataclass(frozen=True)
+class LightningConfig:
+    internal: bool
+    connection_string: str | None
+
+
+def _onchain_config(config) -> OnchainConfig:
+    if isinstance(config, str):
+        return OnchainConfig(derivation_scheme=config, label="", account_key_path="")
+    if not isinstance(config, dict):
+        raise FieldError("config", "Must be a derivation scheme string or an object with derivationScheme")
+    unknown = sorted(set(config) - {"derivationScheme", "label", "accountKeyPath"})
+    if unknown:
+        raise FieldError(f"config.{unknown[0]}", "Unknown property")
+    scheme = config.get("derivationScheme")
+    if not isinstance(scheme, str) or not scheme.strip():
+        raise FieldError("config.derivationScheme", "A derivation scheme (xpub or output descriptor) is required")
+    label, key_path = config.get("label") or "", config.get("accountKeyPath") or ""
+    if not isinstance(label, str) or len(label) > 200:
+        raise FieldError("config.label", "Must be a string of at most 200 characters")
+    if not isinstance(key_path, str) or len(key_path) > 200:
+        raise FieldError("config.accountKeyPath", "Must be a string of at most 200 characters")
+    return OnchainConfig(derivation_scheme=scheme.strip(), label=label, account_key_path=key_path)
+
+
+def _lightning_config(config) -> LightningConfig:
+    if isinstance(config, dict):
+        unknown = sorted(set(config) - {"connectionString"})
+        if unknown:
+            raise FieldError(f"config.{unknown[0]}", "Unknown property")
+        text, path = config.get("connectionString"), "config.connectionString"
+    else:
+        text, path = config, "config"
+    if not isinstance(text, str) or not text.strip():
+        raise FieldError(path, f"A Lightning connection string or '{INTERNAL_NODE}' is required")
+    text = text.strip()
+    if text.lower() == INTERNAL_NODE.lower():
+        return LightningConfig(internal=True, connection_string=None)
+    try:
+        from lightning.connection import parse_connection_string
+
+        parse_connection_string(text)
+    except ConnectionStringError as exc:
+        raise FieldError(path, exc.message) from None
+    return LightningConfig(internal=False, connection_string=text)
+
+
+# ---------------------------------------------------------------------------- services
+
+
+def store_payment_method_update(
+    *, store: Store, payment_method_id: str, enabled: bool | None, config
+) -> StorePaymentMethod:
+    """Greenfield PUT: set a payment method's config and/or enabled flag (null leaves it unchanged).
+
+    A new method needs a config. The config is validated before anything is written: a wallet of
+    another network, a private key, or a malformed connection string is a 400 and changes nothing.
+    """
+    method_id = payment_method_id_parse(payment_method_id)
+    if method_id is None:
+        raise NotFound(f"Unknown payment method {payment_method_id!r}: use BTC-CHAIN or BTC-LN", code="paymentmethod-not-found")
+    if enabled is not None and not isinstance(enabled, bool):
+        raise FieldError("enabled", "Must be true, false or null")
+    existing = StorePaymentMethod.objects.filter(store=store, payment_method_id=method_id).first()
+    if config is None and existing is None:
+        raise FieldError("config", "A new payment method needs a config")
+
+    descriptor = None
+    onchain = lightning = None
+    if config is not None and method_id == PaymentMethodId.BTC_CHAIN:
+        onchain = _onchain_config(config)
+        try:
+            descriptor = onchain_descriptor_register(text=onchain.derivation_scheme, network=settings.BITCOIN_NETWORK)
+        except DescriptorError as exc:
+            path = "config" if isinstance(config, str) else "config.derivationScheme"
+            raise FieldError(path, exc.message) from None
+    elif config is not None:
+        lightning = _lightning_config(config)
+
+    with transaction.atomic():
+        method = (
+            StorePaymentMethod.objects.select_for_update(no_key=True, of=("self",))
+            .filter(store=store, payment_method_id=method_id)
+            .first()
+        ) or StorePaymentMethod(store=store, payment_method_id=method_id)
+        if enabled is not None:
+            method.enabled = enabled
+        if onchain is not None:
+            method.onchain_descriptor = descriptor
+            method.derivation_scheme = onchain.derivation_scheme
+            method.label = onchain.label
+            method.account_key_path = onchain.account_key_path
+        if lightning is not None:
+            method.internal_node = lightning.internal
+            if lightning.internal:
+                method.connection_string_sealed = None
+                method.connection_type = ""
+            else:
+                method.connection_string_sealed = _seal(lightning.connection_string, aad=_aad(store.pk))
+                method.connection_type = parse_pairs(lightning.connection_string)["type"]
+        method.updated_at = timezone.now()
+        method.full_clean(validate_unique=False)
+        method.save()
+    return method
+
+
+def store_payment_method_delete(*, store: Store, payment_method_id: str) -> None:
+    """Greenfield DELETE: remove the method; existing invoices keep their addresses and BOLT11s."""
+    method_id = payment_method_id_parse(payment_method_id)
+    deleted = 0
+    if method_id is not None:
+        deleted, _ = StorePaymentMethod.objects.filter(store=store, payment_method_id=method_id).delete()
+    if not deleted:
+        raise NotFound("This payment method is not set up for the store", code="paymentmethod-not-found")

@@ -1,0 +1,65 @@
+"""Greenfield routes of the invoices app: store payment methods and invoices (store and flat paths)."""
+from django.urls import path
+from drf_spectacular.utils import extend_schema, extend_schema_view
+
+from invoices.apis import invoices as inv
+from invoices.apis import payment_methods as pm
+
+
+def _store_variant(view, name: str, **operation_ids):
+    """The same view under /stores/{storeId}/invoices/...; distinct operation ids keep the schema clean."""
+    return extend_schema_view(
+        **{method: extend_schema(operation_id=op, parameters=[inv.STORE_ID]) for method, op in operation_ids.items()}
+    )(type(name, (view,), {}))
+
+
+StoreInvoiceDetailApi = _store_variant(
+    inv.InvoiceDetailApi, "StoreInvoiceDetailApi",
+    get="Invoices_GetStoreInvoice", put="Invoices_UpdateStoreInvoice", delete="Invoices_ArchiveStoreInvoice",
+)
+StoreInvoicePaymentMethodsApi = _store_variant(
+    inv.InvoicePaymentMethodsApi, "StoreInvoicePaymentMethodsApi", get="Invoices_GetStoreInvoicePaymentMethods"
+)
+StoreInvoiceMarkStatusApi = _store_variant(
+    inv.InvoiceMarkStatusApi, "StoreInvoiceMarkStatusApi", post="Invoices_MarkStoreInvoiceStatus"
+)
+StoreInvoiceUnarchiveApi = _store_variant(
+    inv.InvoiceUnarchiveApi, "StoreInvoiceUnarchiveApi", post="Invoices_UnarchiveStoreInvoice"
+)
+
+_STORE = "api/v1/stores/<str:storeId>"
+
+urlpatterns = [
+    path(f"{_STORE}/payment-methods", pm.StorePaymentMethodListApi.as_view(), name="store-payment-methods"),
+    path(
+        f"{_STORE}/payment-methods/<str:paymentMethodId>",
+        pm.StorePaymentMethodDetailApi.as_view(),
+        name="store-payment-method",
+    ),
+    path(
+        f"{_STORE}/payment-methods/<str:paymentMethodId>/wallet/preview",
+        pm.OnchainPreviewApi.as_view(),
+        name="store-onchain-preview",
+    ),
+    path(f"{_STORE}/invoices", inv.InvoicesApi.as_view(), name="store-invoices"),
+    path(f"{_STORE}/invoices/<str:invoiceId>", StoreInvoiceDetailApi.as_view(), name="store-invoice"),
+    path(
+        f"{_STORE}/invoices/<str:invoiceId>/payment-methods",
+        StoreInvoicePaymentMethodsApi.as_view(),
+        name="store-invoice-payment-methods",
+    ),
+    path(f"{_STORE}/invoices/<str:invoiceId>/status", StoreInvoiceMarkStatusApi.as_view(), name="store-invoice-status"),
+    path(
+        f"{_STORE}/invoices/<str:invoiceId>/unarchive",
+        StoreInvoiceUnarchiveApi.as_view(),
+        name="store-invoice-unarchive",
+    ),
+    path("api/v1/invoices/<str:invoiceId>", inv.InvoiceDetailApi.as_view(), name="invoice"),
+    path(
+        "api/v1/invoices/<str:invoiceId>/payment-methods",
+        inv.InvoicePaymentMethodsApi.as_view(),
+        name="invoice-payment-methods",
+    ),
+    path("api/v1/invoices/<str:invoiceId>/status", inv.InvoiceMarkStatusApi.as_view(), name="invoice-status"),
+    path("api/v1/invoices/<str:invoiceId>/unarchive", inv.InvoiceUnarchiveApi.as_view(), name="invoice-unarchive"),
+]
