@@ -208,3 +208,33 @@ BITCOIND_COOKIE_FILE = env.str("BITCOIND_COOKIE_FILE", default=f"{DEVNODE_BITCOI
 BITCOIND_WALLET = env.str("BITCOIND_WALLET", default="flashpay")
 # bitcoind's zmqpubhashblock / zmqpubrawtx endpoints (comma separated); empty: the watcher only polls.
 BITCOIND_ZMQ_URLS = env.list("BITCOIND_ZMQ_URLS", default=[])
+
+# --- Flash Card payments (cards/) ---
+# Seconds a tap's LNURL-withdraw k1 stays valid, and the smallest payment a card makes.
+CARD_K1_TTL_SECONDS = env.int("CARD_K1_TTL_SECONDS", default=60)
+CARD_MIN_WITHDRAWABLE_MSAT = env.int("CARD_MIN_WITHDRAWABLE_MSAT", default=1000)
+# Routing-fee reserve held on the card for a payment to an outside node: base + ppm of the amount.
+CARD_ROUTING_FEE_BASE_MSAT = env.int("CARD_ROUTING_FEE_BASE_MSAT", default=2000)
+CARD_ROUTING_FEE_PPM = env.int("CARD_ROUTING_FEE_PPM", default=5000)
+# Seconds the callback waits for the node before answering (the outcome is then reconciled).
+CARD_PAYMENT_TIMEOUT = env.float("CARD_PAYMENT_TIMEOUT", default=20.0)
+# Requests per minute: taps per card, and taps + callbacks per client IP (0 disables).
+CARD_RATE_LIMIT_PER_CARD = env.int("CARD_RATE_LIMIT_PER_CARD", default=20)
+CARD_RATE_LIMIT_PER_IP = env.int("CARD_RATE_LIMIT_PER_IP", default=120)
+# Dotted path of f(*, payment_hash) -> store id | None naming the FlashPay merchant of one of our
+# node's invoices (provided by the invoices app); empty: card payments record no merchant.
+CARD_MERCHANT_RESOLVER = env.str("CARD_MERCHANT_RESOLVER", default="")
+# The most a cardholder may set their own limits to in the Flash app (program maximums, msat).
+CARD_APP_MAX_PER_TRANSACTION_MSAT = env.int("CARD_APP_MAX_PER_TRANSACTION_MSAT", default=1_000_000_000)
+CARD_APP_MAX_DAILY_MSAT = env.int("CARD_APP_MAX_DAILY_MSAT", default=5_000_000_000)
+# Seconds a card top-up invoice stays payable.
+CARD_TOPUP_EXPIRY_SECONDS = env.int("CARD_TOPUP_EXPIRY_SECONDS", default=3600)
+
+# --- Webhooks (invoices/webhooks) ---
+# Seconds to wait for a merchant's endpoint; retry delays after attempt 1, 2, 3... (the last value
+# repeats) and attempts per delivery (BTCPay: 10 s, 1 min, then every 10 min, 8 attempts).
+WEBHOOKS_TIMEOUT = env.float("WEBHOOKS_TIMEOUT", default=10.0)
+WEBHOOKS_RETRY_DELAYS = env.list("WEBHOOKS_RETRY_DELAYS", cast=int, default=[10, 60, 600])
+WEBHOOKS_MAX_ATTEMPTS = env.int("WEBHOOKS_MAX_ATTEMPTS", default=8)
+# Key material for webhook signing secrets at rest; empty: derived from SECRET_KEY.
+WEBHOOKS_SECRET_ENCRYPTION_KEY = env.str("WEBHOOKS_SECRET_ENCRYPTION_KEY", default="")

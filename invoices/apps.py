@@ -10,3 +10,5 @@ class InvoicesConfig(AppConfig):
 
         rates_schedules_register()
         from invoices.handlers import invoices_register; invoices_register()  # noqa: E702, I001
+        from invoices.webhooks.handlers import webhooks_register; webhooks_register()  # noqa: E702, I001
+        from invoices.emails.handlers import emails_register; emails_register()  # noqa: E702, I001

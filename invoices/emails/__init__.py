@@ -1,0 +1,1 @@
+"""Store e-mail rules: on an invoice event, mail the merchant and/or the buyer from a template."""

@@ -1,0 +1,207 @@
+"""Writes of store e-mail rules and their messages: rule CRUD, one message per (rule, event), sending with retries."""
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.core import mail
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+
+from flashpay.accounts.models import Store
+from flashpay.events.models import Event
+from invoices.emails.locks import message_lock_due, message_lock_next_due, message_lock_wait
+from invoices.emails.models import EmailMessage, EmailRule
+from invoices.emails.templating import template_context, template_render
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+# Seconds before retry 1, 2, 3... (the last repeats): SMTP outages are usually short.
+RETRY_DELAYS = (60, 300, 1800)
+# How long a claimed message waits before the sweep assumes its worker died.
+_LEASE = timedelta(minutes=2)
+
+
+def email_rule_create(
+    *, store: Store, trigger: str, subject: str, body: str, to: str = "",
+    customer_email: bool = False, enabled: bool = True,
+) -> EmailRule:
+    rule = EmailRule(
+        store=store, trigger=trigger, to=to, customer_email=customer_email,
+        subject=subject, body=body, enabled=enabled,
+    )
+    rule.full_clean()
+    rule.save(force_insert=True)
+    return rule
+
+
+def email_rule_update(
+    *, rule: EmailRule, trigger: str, subject: str, body: str, to: str = "",
+    customer_email: bool = False, enabled: bool = True,
+) -> EmailRule:
+    rule.trigger = trigger
+    rule.to = to
+    rule.customer_email = customer_email
+    rule.subject = subject
+    rule.body = body
+    rule.enabled = enabled
+    rule.full_clean()
+    rule.save(update_fields=["trigger", "to", "customer_email", "subject", "body", "enabled"])
+    return rule
+
+
+def email_rule_delete(*, rule: EmailRule) -> None:
+    rule.delete()
+
+
+def _buyer_email(metadata: dict) -> str | None:
+    address = metadata.get("buyerEmail")
+    if not isinstance(address, str) or not address.strip():
+        return None
+    try:
+        validate_email(address.strip())
+    except ValidationError:
+        logger.info("invoice buyerEmail is not a valid address; the buyer is not mailed")
+        return None
+    return address.strip()
+
+
+def _merchant_addresses(rule: EmailRule) -> list[str]:
+    out: list[str] = []
+    for address in (a.strip() for a in rule.to.split(",")):
+        if address and address.lower() not in {o.lower() for o in out}:
+            out.append(address)
+    return out
+
+
+def _enqueue_send(message_id: int) -> None:
+    from django_q.tasks import async_task
+
+    try:
+        async_task("invoices.emails.tasks.email_message_send_task", message_id, group="emails")
+    except Exception:  # the message row is committed; the sweep sends it
+        logger.exception("could not queue e-mail %s; the sweep will send it", message_id)
+
+
+def email_messages_create(*, event: Event) -> list[EmailMessage]:
+    """Render one message per enabled rule of the event's store and type; idempotent per (rule, event)."""
+    payload = event.payload or {}
+    store_id = payload.get("storeId")
+    if not store_id:
+        return []
+    rules = list(
+        EmailRule.objects.select_related("store")
+        .filter(store_id=store_id, trigger=event.type, enabled=True)
+        .order_by("pk")
+    )
+    done = set(EmailMessage.objects.filter(event=event).values_list("rule_id", flat=True))
+    metadata = payload.get("metadata") or {}
+    created = []
+    for rule in rules:
+        if rule.pk in done:
+            continue
+        context = template_context(event_type=event.type, payload=payload, store_name=rule.store.name)
+        recipients = _merchant_addresses(rule)
+        buyer = (_buyer_email(metadata) or "") if rule.customer_email else ""
+        message = EmailMessage(
+            rule=rule,
+            event=event,
+            recipients=recipients,
+            buyer_email=buyer,
+            # Header injection: a subject is one line whatever the metadata holds.
+            subject=" ".join(template_render(rule.subject, context=context, metadata=metadata).split())[:1000],
+            body=template_render(rule.body, context=context, metadata=metadata),
+            state=EmailMessage.State.PENDING if recipients or buyer else EmailMessage.State.SKIPPED,
+        )
+        message.full_clean(validate_constraints=False)
+        message.save(force_insert=True)
+        created.append(message)
+        if message.state == EmailMessage.State.PENDING:
+            transaction.on_commit(lambda pk=message.pk: _enqueue_send(pk))
+    return created
+
+
+def _claim(message: EmailMessage | None) -> int | None:
+    if message is None:
+        return None
+    if message.attempts >= MAX_ATTEMPTS:
+        message.state = EmailMessage.State.FAILED
+        message.last_error = f"Gave up: the worker stopped during attempt {message.attempts}"
+        message.save(update_fields=["state", "last_error"])
+        return None
+    message.attempts += 1
+    message.next_attempt_at = timezone.now() + _LEASE
+    message.save(update_fields=["attempts", "next_attempt_at"])
+    return message.pk
+
+
+def _smtp_message(message: EmailMessage) -> mail.EmailMessage:
+    if message.buyer_email:
+        # The buyer must not see the merchant's internal addresses: those go in Bcc.
+        to = [message.buyer_email]
+        bcc = [a for a in message.recipients if a.lower() != message.buyer_email.lower()]
+    else:
+        to, bcc = list(message.recipients), []
+    return mail.EmailMessage(
+        subject=message.subject, body=message.body, from_email=settings.DEFAULT_FROM_EMAIL,
+        to=to, bcc=bcc,
+    )
+
+
+def _send(message_id: int) -> EmailMessage:
+    message = EmailMessage.objects.select_related("rule").get(pk=message_id)
+    error = ""
+    try:
+        _smtp_message(message).send(fail_silently=False)
+    except Exception as exc:  # SMTP and socket errors of any backend
+        error = f"{type(exc).__name__}: {exc}"[:500]
+    with transaction.atomic():
+        message = message_lock_wait(message_id=message_id)
+        if not error:
+            message.state = EmailMessage.State.SENT
+            message.sent_at = timezone.now()
+            message.last_error = ""
+        elif message.attempts >= MAX_ATTEMPTS:
+            message.state = EmailMessage.State.FAILED
+            message.last_error = error
+        else:
+            delay = RETRY_DELAYS[min(message.attempts, len(RETRY_DELAYS)) - 1]
+            message.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+            message.last_error = error
+        message.full_clean(validate_constraints=False)
+        message.save(update_fields=["state", "sent_at", "last_error", "next_attempt_at"])
+    if error:
+        logger.warning("e-mail %s attempt %s failed: %s", message_id, message.attempts, error)
+    return message
+
+
+def email_message_send(*, message_id: int) -> EmailMessage | None:
+    """Send one message if it is due and free (else None: sent, not due, or another worker has it)."""
+    with transaction.atomic():
+        claimed = _claim(message_lock_due(message_id=message_id))
+    if claimed is None:
+        return None
+    return _send(claimed)
+
+
+def email_messages_send_due(*, limit: int = 200, time_budget: float = 40.0) -> int:
+    """Send every due message (retries, lost tasks, dead workers), oldest first."""
+    ran = 0
+    seen: set[int] = set()
+    deadline = time.monotonic() + time_budget
+    while ran < limit and time.monotonic() < deadline:
+        with transaction.atomic():
+            message = message_lock_next_due(exclude_ids=seen)
+            if message is None:
+                break
+            seen.add(message.pk)
+            claimed = _claim(message)
+        if claimed is not None:
+            _send(claimed)
+            ran += 1
+    return ran

@@ -1,0 +1,25 @@
+"""Greenfield webhook routes: BTCPay 2.4's paths plus the older store-scoped ones."""
+from django.urls import path
+
+from invoices.webhooks import apis
+
+_per_webhook = [
+    ("", apis.WebhookDetailApi, "webhook"),
+    ("/deliveries", apis.WebhookDeliveryListApi, "webhook-deliveries"),
+    ("/deliveries/<str:deliveryId>", apis.WebhookDeliveryGetApi, "webhook-delivery"),
+    ("/deliveries/<str:deliveryId>/request", apis.WebhookDeliveryRequestApi, "webhook-delivery-request"),
+    ("/deliveries/<str:deliveryId>/redeliver", apis.WebhookDeliveryRedeliverApi, "webhook-delivery-redeliver"),
+]
+
+urlpatterns = [
+    path("api/v1/stores/<str:storeId>/webhooks", apis.StoreWebhooksApi.as_view(), name="store-webhooks"),
+]
+for suffix, view, name in _per_webhook:
+    urlpatterns += [
+        path(f"api/v1/webhooks/<str:webhookId>{suffix}", view.as_view(), name=name),
+        path(
+            f"api/v1/stores/<str:storeId>/webhooks/<str:webhookId>{suffix}",
+            view.as_view(),
+            name=f"store-{name}",
+        ),
+    ]
