@@ -12,6 +12,7 @@ from flashpay.errors import Conflict
 from flashpay.events.services import event_emit
 from invoices.models import ChainCursor, OnchainDescriptor, OnchainPayment, WatchedAddress
 from invoices.onchain.descriptors import (
+    NETWORK_NAMES,
     address_script,
     derive_address,
     descriptor_checksum,
@@ -54,10 +55,15 @@ def onchain_descriptor_register(*, text: str, network: str | None = None) -> Onc
 
 
 def onchain_wallet_ensure(*, client: BitcoindClient) -> bool:
-    """Make sure the node's watch-only wallet is loaded; on a fresh wallet re-import everything with rescan.
+    """Check the node's chain and load its watch-only wallet; a fresh wallet gets everything re-imported with rescan.
 
     Returns True when the wallet was created (a new or reset node).
     """
+    chain = client.get_blockchain_info().get("chain")
+    wanted = settings.BITCOIN_NETWORK
+    if NETWORK_NAMES.get(str(chain)) != NETWORK_NAMES.get(wanted):
+        # Watching a mainnet node with regtest descriptors (or the reverse) would silently see nothing.
+        raise NodeError(f"The node runs {chain!r} but BITCOIN_NETWORK is {wanted!r}", code="node-wrong-network")
     created = client.ensure_watch_only_wallet()
     if created:
         OnchainDescriptor.objects.update(imported_until=-1)

@@ -268,6 +268,13 @@ def test_new_node_wallet_gets_everything_reimported_with_rescan(bitcoind, bitcoi
     assert OnchainPayment.objects.get().status == "confirmed"
 
 
+def test_wallet_ensure_refuses_a_node_of_another_network(bitcoind_client, settings):
+    settings.BITCOIN_NETWORK = "main"
+    with pytest.raises(NodeError, match="runs 'regtest' but BITCOIN_NETWORK is 'main'") as info:
+        onchain_wallet_ensure(client=bitcoind_client)
+    assert info.value.code == "node-wrong-network"
+
+
 def test_unknown_cursor_block_gives_a_clear_error_and_a_reset_resyncs(bitcoind_client, bitcoind_miner, store_wallet):
     watched = onchain_watch_address(client=bitcoind_client, descriptor=store_wallet)
     bitcoind_miner.send_to_address(watched.address, Decimal("0.02"))
