@@ -46,7 +46,7 @@ from embit.descriptor import Descriptor
 from embit.descriptor.checksum import checksum as descriptor_checksum
 from embit.networks import NETWORKS
 from embit.psbt import PSBT, DerivationPath
-from embit.script import Script, Witness, address_to_scriptpubkey, p2pkh
+from embit.script import Script, Witness, address_to_scriptpubkey, p2pkh, p2sh, p2tr, p2wpkh
 from embit.transaction import Transaction, TransactionInput, TransactionOutput
 
 from flashpay.devnode import chain
@@ -567,8 +567,7 @@ class BitcoindSimulator:
                 start = entry["derived"]
                 end = rng[1]
                 entry["range"] = [0, max(end, entry["range"][1] if entry["range"] else 0)]
-                for index in range(start, end + 1):
-                    scripts.append((desc.derive(index).script_pubkey().data.hex(), index))
+                scripts.extend(_derive_scripts(desc, start, end))
                 entry["derived"] = max(entry["derived"], end + 1)
             else:
                 scripts.append((desc.script_pubkey().data.hex(), None))
@@ -1231,6 +1230,31 @@ class BitcoindSimulator:
                     if key.origin is not None:
                         scope.bip32_derivations[key.get_public_key()] = DerivationPath(key.origin.fingerprint, key.origin.derivation)
         return {"psbt": psbt.to_string(), "fee": chain.btc(fee), "changepos": changepos}
+
+
+def _derive_scripts(desc: Descriptor, start: int, end: int) -> list[tuple[str, int]]:
+    """scriptPubKeys of indexes start..end. Single-key descriptors derive the parent node once
+    and one child per index (half the EC work of a full ``desc.derive``); others go the long way."""
+    keys = desc.keys
+    single = len(keys) == 1 and desc.miniscript is None and keys[0].is_extended
+    derivation = keys[0].allowed_derivation if single else None
+    if single and derivation is not None and derivation.indexes and derivation.indexes[-1] is None:
+        path = derivation.fill(0)[:-1]
+        parent = keys[0].key.derive(path) if path else keys[0].key
+        out = []
+        for index in range(start, end + 1):
+            pub = parent.child(index).key
+            if desc.taproot:
+                script = p2tr(pub)
+            elif desc.sh:
+                script = p2sh(p2wpkh(pub))
+            elif desc.wpkh:
+                script = p2wpkh(pub)
+            else:
+                script = desc.derive(index).script_pubkey()
+            out.append((script.data.hex(), index))
+        return out
+    return [(desc.derive(index).script_pubkey().data.hex(), index) for index in range(start, end + 1)]
 
 
 def _has_private_key(body: str) -> bool:

@@ -372,3 +372,14 @@ def test_block_cost_follows_transactions_not_watched_addresses(bitcoind, bitcoin
     small = per_block(10, "small")
     large = per_block(5_000, "large")
     assert large < small * 3 + 0.01, (small, large)
+
+
+@pytest.mark.parametrize("template", ["wpkh({x}/0/*)", "sh(wpkh({x}/1/*))", "tr({x}/0/*)", "wpkh([aabbccdd/84h/1h/0h]{x}/*)",
+                                      "wsh(sortedmulti(1,{x}/0/*,{y}/0/*))", "pkh({x}/0/*)"])
+def test_fast_range_derivation_matches_full_derivation(template):
+    from flashpay.devnode.bitcoind import _derive_scripts
+
+    other = bip32.HDKey.from_seed(b"\x43" * 32, version=NETWORKS["test"]["xprv"]).derive("m/48h/1h/0h/2h")
+    desc = Descriptor.from_string(template.format(x=ACCOUNT.to_public().to_base58(), y=other.to_public().to_base58()))
+
+    assert _derive_scripts(desc, 5, 9) == [(desc.derive(i).script_pubkey().data.hex(), i) for i in range(5, 10)]
