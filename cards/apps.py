@@ -4,3 +4,14 @@ from django.apps import AppConfig
 class CardsConfig(AppConfig):
     name = "cards"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from flashpay.events.registry import register_handler
+        from flashpay.schedules import register_schedule
+        from lightning.services import INVOICE_SETTLED_EVENT
+
+        register_handler(INVOICE_SETTLED_EVENT, "cards.handlers.lightning_invoice_settled")
+        # Pending card payments whose outcome the node did not tell in time.
+        register_schedule("cards.payments_reconcile", "cards.tasks.card_payments_reconcile_task", minutes=1)
+        register_schedule("cards.settlement", "cards.tasks.settlement_run_task", minutes=60)
+        register_schedule("cards.ratelimit_purge", "cards.tasks.ratelimit_purge_task", minutes=60)

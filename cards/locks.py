@@ -23,3 +23,38 @@ def programming_link_lock(*, token_hash: str) -> ProgrammingLink:
 def issuer_keys_lock_all() -> list[IssuerKey]:
     """Lock every issuer key in a stable order (activation flips two rows at once)."""
     return list(IssuerKey.objects.select_for_update(no_key=True).order_by("pk"))
+
+
+def withdraw_request_lock(*, k1_hash: str):
+    """Lock a tap's withdraw request by its k1 hash (raises DoesNotExist when unknown).
+
+    Taken before the card lock in the callback: request, then card.
+    """
+    from cards.models import WithdrawRequest
+
+    return WithdrawRequest.objects.select_for_update(no_key=True, of=("self",)).get(k1_hash=k1_hash)
+
+
+def card_payment_lock(*, pk: int):
+    """Lock a card payment for its pending -> succeeded/failed transition."""
+    from cards.models import CardPayment
+
+    return CardPayment.objects.select_for_update(no_key=True, of=("self",)).select_related("card").get(pk=pk)
+
+
+def settlement_batch_lock(*, pk: int):
+    from cards.models import SettlementBatch
+
+    return SettlementBatch.objects.select_for_update(no_key=True, of=("self",)).get(pk=pk)
+
+
+def card_topup_lock(*, payment_hash: str):
+    """Lock a top-up by its invoice's payment hash; None when the invoice is not a top-up."""
+    from cards.models import CardTopUp
+
+    return (
+        CardTopUp.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("card")
+        .filter(payment_hash=payment_hash)
+        .first()
+    )

@@ -177,3 +177,214 @@ class TapLog(models.Model):
 
     def __str__(self) -> str:
         return f"tap {self.outcome} card={self.card_id} ctr={self.counter}"
+
+
+class WithdrawRequest(models.Model):
+    """The LNURL-withdraw offer one accepted tap made: a single-use ``k1`` that expires quickly.
+
+    Only the SHA-256 of ``k1`` is stored: whoever holds a live k1 can spend from the card.
+    """
+
+    card = models.ForeignKey(Card, on_delete=models.PROTECT, related_name="withdraw_requests")
+    k1_hash = models.CharField(max_length=64, unique=True, editable=False)
+    counter = models.PositiveIntegerField()
+    max_withdrawable_msat = models.BigIntegerField()
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_withdrawable_msat__gte=0), name="cards_withdraw_max_not_negative"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"withdraw card={self.card_id} ctr={self.counter}"
+
+
+class CardPayment(models.Model):
+    """One payment a card made (LNURL-withdraw callback), keyed by the invoice's payment hash.
+
+    ``internal``: the invoice was minted by FlashPay's own node and was settled inside the ledger.
+    ``external``: paid through the Lightning node; the ledger hold waits for the node's answer.
+    """
+
+    class Kind(models.TextChoices):
+        INTERNAL = "internal", "Internal (FlashPay merchant)"
+        EXTERNAL = "external", "External (Lightning)"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    public_id = models.CharField(max_length=32, unique=True, default=new_id, editable=False)
+    card = models.ForeignKey(Card, on_delete=models.PROTECT, related_name="payments")
+    withdraw_request = models.OneToOneField(
+        WithdrawRequest, null=True, blank=True, on_delete=models.PROTECT, related_name="payment"
+    )
+    # The natural idempotency key: one card payment per Lightning invoice, ever.
+    payment_hash = models.CharField(max_length=64, unique=True)
+    bolt11 = models.TextField()
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    amount_msat = models.BigIntegerField()
+    fee_limit_msat = models.BigIntegerField(default=0)
+    fee_msat = models.BigIntegerField(default=0)
+    # Ledger transaction ids: the hold while pending, then the final posting (if any).
+    hold_transaction_id = models.BigIntegerField(null=True, blank=True)
+    # The FlashPay store that was paid (internal payments whose store is known), for settlement.
+    merchant_store_id = models.CharField(max_length=64, blank=True, db_index=True)
+    merchant_name = models.CharField(max_length=200, blank=True)
+    description = models.CharField(max_length=639, blank=True)
+    failure_reason = models.CharField(max_length=500, blank=True)
+    preimage = models.CharField(max_length=64, blank=True)
+    settlement_batch = models.ForeignKey(
+        "SettlementBatch", null=True, blank=True, on_delete=models.PROTECT, related_name="payments"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_msat__gt=0), name="cards_payment_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(fee_msat__gte=0) & Q(fee_limit_msat__gte=0),
+                name="cards_payment_fees_not_negative",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["card", "created_at"]),
+            models.Index(fields=["status", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"card payment {self.public_id} {self.kind} {self.status}"
+
+
+class CardTopUp(models.Model):
+    """A top-up invoice on FlashPay's node whose settlement credits the card."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CREDITED = "credited", "Credited"
+
+    public_id = models.CharField(max_length=32, unique=True, default=new_id, editable=False)
+    card = models.ForeignKey(Card, on_delete=models.PROTECT, related_name="topups")
+    payment_hash = models.CharField(max_length=64, unique=True)
+    bolt11 = models.TextField()
+    # Null: any amount (a TopUp invoice in Greenfield terms).
+    amount_msat = models.BigIntegerField(null=True, blank=True)
+    credited_msat = models.BigIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    credited_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"top-up {self.public_id} {self.status}"
+
+
+class RateLimitCounter(models.Model):
+    """A fixed-window request counter shared by every web process (keyed by card or IP)."""
+
+    key = models.CharField(max_length=120)
+    window_start = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["key", "window_start"], name="cards_ratelimit_key_window")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}@{self.window_start}: {self.count}"
+
+
+class AppToken(models.Model):
+    """A Flash app session token for a cardholder (``Authorization: Bearer <token>``).
+
+    Only the SHA-256 of the token is stored; the token is shown once when it is issued.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="app_tokens")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    label = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"app token of {self.user_id}"
+
+
+class MerchantSettlementSchedule(models.Model):
+    """How and when one FlashPay store is paid what it earned from card payments."""
+
+    class DestinationType(models.TextChoices):
+        LIGHTNING_ADDRESS = "lightning_address", "Lightning address"
+        LNURL_PAY = "lnurlp", "LNURL-pay"
+        ONCHAIN = "onchain", "On-chain address"
+
+    store_id = models.CharField(max_length=64, unique=True)
+    interval_days = models.PositiveIntegerField(default=1)
+    minimum_msat = models.BigIntegerField(default=0)
+    # The program's settlement fee, parts per million of the batch's card payments.
+    fee_ppm = models.PositiveIntegerField(default=0)
+    destination_type = models.CharField(max_length=32, choices=DestinationType.choices)
+    destination = models.CharField(max_length=500)
+    enabled = models.BooleanField(default=True)
+    last_batch_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(interval_days__gte=1) & Q(minimum_msat__gte=0) & Q(fee_ppm__lte=1_000_000),
+                name="cards_settlement_schedule_sane",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"settlement of store {self.store_id} every {self.interval_days} d"
+
+
+class SettlementBatch(models.Model):
+    """One payout to a merchant of the card payments it received since its previous batch."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open (payout reserved)"
+        PAYING = "paying", "Paying"
+        PAID = "paid", "Paid"
+        FAILED = "failed", "Failed"
+        AWAITING_MANUAL = "awaiting_manual", "Awaiting on-chain payout"
+
+    public_id = models.CharField(max_length=32, unique=True, default=new_id, editable=False)
+    store_id = models.CharField(max_length=64, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    gross_msat = models.BigIntegerField()
+    fee_msat = models.BigIntegerField()
+    net_msat = models.BigIntegerField()
+    destination_type = models.CharField(max_length=32)
+    destination = models.CharField(max_length=500)
+    hold_transaction_id = models.BigIntegerField(null=True, blank=True)
+    payment_hash = models.CharField(max_length=64, blank=True)
+    routing_fee_msat = models.BigIntegerField(default=0)
+    failure_reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(gross_msat__gte=0) & Q(fee_msat__gte=0) & Q(net_msat__gte=0),
+                name="cards_settlement_amounts_not_negative",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"settlement {self.public_id} store={self.store_id} {self.status}"

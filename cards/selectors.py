@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
+from django.utils import timezone
 
 from cards import crypto
 from cards.keys import open_key
-from cards.models import Card, IssuerKey
+from cards.models import Card, CardPayment, IssuerKey, SettlementBatch
 from flashpay.errors import NotFound
+from flashpay.ledger.models import AccountKind
+from flashpay.ledger.selectors import Balance, account_balance, account_entry_list, account_get
+from flashpay.money import Msat
 
 # Path of the tap (LNURL-withdraw) endpoint written on every card; the tap view must be routed
 # here (cards/urls.py, name "tap") because programmed cards keep this URL until re-programmed.
@@ -125,3 +130,155 @@ def card_sun_authenticate(*, p_hex: str, c_hex: str) -> AuthenticatedTap:
             continue
         return AuthenticatedTap(card=card, uid=verified.uid.hex().upper(), counter=verified.counter)
     raise failure
+
+
+# --- money: balances, limits, history -------------------------------------------------------
+
+
+def card_account_reference(*, card: Card) -> str:
+    """The card's ledger account is (card, <card public id>)."""
+    return card.public_id
+
+
+def card_balance(*, card: Card) -> Balance:
+    """Posted, reserved and available money of the card (zero before its first top-up)."""
+    try:
+        account = account_get(kind=AccountKind.CARD, reference=card_account_reference(card=card))
+    except NotFound:
+        return Balance(posted=Msat(0), pending_debit=Msat(0), pending_credit=Msat(0))
+    return account_balance(account=account)
+
+
+def utc_day_start(now: datetime | None = None) -> datetime:
+    now = now or timezone.now()
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def card_spent_today_msat(*, card: Card, now: datetime | None = None) -> int:
+    """What counts against the daily limit: today's (UTC) payments that succeeded or may still
+    succeed (pending holds), by amount paid to the merchant."""
+    total = CardPayment.objects.filter(
+        card_id=card.pk,
+        created_at__gte=utc_day_start(now),
+        status__in=[CardPayment.Status.PENDING, CardPayment.Status.SUCCEEDED],
+    ).aggregate(total=Sum("amount_msat"))["total"]
+    return int(total or 0)
+
+
+def routing_fee_limit_msat(*, amount_msat: int) -> int:
+    """The most a payment of ``amount_msat`` may cost in routing fees (reserved on the card)."""
+    return settings.CARD_ROUTING_FEE_BASE_MSAT + amount_msat * settings.CARD_ROUTING_FEE_PPM // 1_000_000
+
+
+def largest_payable_msat(*, available_msat: int) -> int:
+    """The largest amount whose payment plus routing-fee reserve fits in ``available_msat``."""
+    base, ppm = settings.CARD_ROUTING_FEE_BASE_MSAT, settings.CARD_ROUTING_FEE_PPM
+    if available_msat <= base:
+        return 0
+    amount = (available_msat - base) * 1_000_000 // (1_000_000 + ppm)
+    # Integer division can land one or two msat off either way: settle on the exact largest.
+    while amount > 0 and amount + routing_fee_limit_msat(amount_msat=amount) > available_msat:
+        amount -= 1
+    while amount + 1 + routing_fee_limit_msat(amount_msat=amount + 1) <= available_msat:
+        amount += 1
+    return amount
+
+
+@dataclass(frozen=True)
+class SpendingRoom:
+    """What a card may spend now, and which bound is the tightest (for a clear refusal)."""
+
+    max_msat: int
+    available_msat: int
+    per_transaction_msat: int
+    daily_left_msat: int
+
+    @property
+    def bound(self) -> str:
+        if self.max_msat == self.daily_left_msat and self.daily_left_msat < self.per_transaction_msat:
+            return "daily limit"
+        if self.max_msat == self.per_transaction_msat:
+            return "per-payment limit"
+        return "balance"
+
+
+def card_spending_room(*, card: Card, now: datetime | None = None) -> SpendingRoom:
+    """maxWithdrawable of a tap: min(available balance net of fee reserve, per-transaction limit,
+    what is left of today's limit)."""
+    available = card_balance(card=card).available.value
+    daily_left = max(0, card.daily_limit_msat - card_spent_today_msat(card=card, now=now))
+    payable = largest_payable_msat(available_msat=available)
+    return SpendingRoom(
+        max_msat=max(0, min(payable, card.per_transaction_limit_msat, daily_left)),
+        available_msat=available,
+        per_transaction_msat=card.per_transaction_limit_msat,
+        daily_left_msat=daily_left,
+    )
+
+
+def card_payment_pending_list(*, older_than_seconds: int = 0) -> QuerySet[CardPayment]:
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    return CardPayment.objects.filter(
+        status=CardPayment.Status.PENDING, created_at__lte=cutoff
+    ).order_by("pk")
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    kind: str  # payment | topup | refund | reward | adjustment
+    amount_msat: int  # signed: positive adds to the card
+    status: str  # pending | posted | voided
+    description: str
+    merchant_name: str
+    created_at: datetime
+    reference: str
+
+
+_HISTORY_KIND_BY_METADATA = {"card_payment": "payment", "card_topup": "topup", "refund": "refund", "reward": "reward"}
+
+
+def card_history(*, card: Card) -> list[HistoryItem]:
+    """The card's ledger entries, newest first: taps, top-ups, refunds and rewards, with the
+    merchant name where a payment went to a FlashPay merchant. A failed payment shows once,
+    voided (its money came back); a paid one shows its final amount."""
+    try:
+        account = account_get(kind=AccountKind.CARD, reference=card_account_reference(card=card))
+    except NotFound:
+        return []
+    payments = {p.payment_hash: p for p in CardPayment.objects.filter(card_id=card.pk)}
+    items = []
+    for entry in account_entry_list(account=account):
+        txn = entry.transaction
+        meta = txn.metadata or {}
+        kind = _HISTORY_KIND_BY_METADATA.get(meta.get("type", ""), "adjustment")
+        payment = payments.get(meta.get("payment_hash", "")) if kind == "payment" else None
+        if payment is not None and meta.get("hold") and txn.status == "voided" and payment.status == CardPayment.Status.SUCCEEDED:
+            continue  # the reserve that was replaced by the final posting of the same payment
+        items.append(
+            HistoryItem(
+                kind=kind,
+                amount_msat=entry.amount_msat,
+                status=txn.status,
+                description=txn.description,
+                merchant_name=payment.merchant_name if payment else meta.get("merchant_name", ""),
+                created_at=txn.created_at,
+                reference=meta.get("payment_hash", "") or meta.get("reference", ""),
+            )
+        )
+    return items
+
+
+def card_list_for_holder(*, user) -> QuerySet[Card]:
+    return Card.objects.filter(holder=user).exclude(status=Card.Status.CANCELED).order_by("-pk")
+
+
+def card_get_for_holder(*, user, public_id: str) -> Card:
+    """The holder's own card; someone else's card is reported as not found (no probing)."""
+    card = Card.objects.filter(holder=user, public_id=public_id).first()
+    if card is None:
+        raise NotFound("card not found", code="card-not-found")
+    return card
+
+
+def settlement_batch_payments(*, batch: SettlementBatch) -> QuerySet[CardPayment]:
+    return batch.payments.select_related("card").order_by("pk")

@@ -1,8 +1,9 @@
-"""Routes of the cards app, mounted under /cards/ (the tap endpoint will live at /cards/tap)."""
+"""Routes of the cards app, mounted under /cards/: programming, wipe and the tap (LNURL-withdraw)."""
 
 from django.urls import path
 
 from cards import apis
+from cards.apis import tap
 
 app_name = "cards"
 
@@ -11,4 +12,7 @@ urlpatterns = [
     # request logger, which logs the path of every 4xx, never writes a live token.
     path("program", apis.CardProgramApi.as_view(), name="program"),
     path("wipe", apis.CardWipeApi.as_view(), name="wipe"),
+    # Programmed cards carry this path (cards.selectors.TAP_PATH) until re-programmed.
+    path("tap", tap.CardTapApi.as_view(), name="tap"),
+    path("tap/callback", tap.CardTapCallbackApi.as_view(), name="tap-callback"),
 ]

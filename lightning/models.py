@@ -23,6 +23,9 @@ class LightningInvoice(models.Model):
     amount_received_msat = models.BigIntegerField(null=True, blank=True)
     preimage = models.CharField(max_length=64, blank=True)
     settled_at = models.DateTimeField(null=True, blank=True)
+    # Paid by a Flash Card inside the ledger (lightning_invoice_settle_internally): the node never
+    # saw the payment, so there is no settle index.
+    settled_internally = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -34,7 +37,10 @@ class LightningInvoice(models.Model):
             ),
             models.CheckConstraint(
                 condition=~models.Q(status="settled")
-                | (models.Q(settle_index__isnull=False) & models.Q(amount_received_msat__isnull=False)),
+                | (
+                    (models.Q(settle_index__isnull=False) | models.Q(settled_internally=True))
+                    & models.Q(amount_received_msat__isnull=False)
+                ),
                 name="lightning_invoice_settled_has_index",
             ),
         ]

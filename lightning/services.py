@@ -9,7 +9,7 @@ from collections.abc import Callable
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from flashpay.errors import FieldError
+from flashpay.errors import Conflict, FieldError
 from flashpay.events.services import event_emit
 from lightning.backends.base import InvoiceState, LightningBackend, NodeInvoice
 from lightning.bolt11_helpers import decode_bolt11
@@ -132,7 +132,12 @@ def lightning_invoice_record_settled(
     return row, recorded
 
 
-def lightning_invoices_reconcile(*, backend: LightningBackend, node_pubkey: str) -> list[LightningInvoice]:
+def lightning_invoices_reconcile(
+    *,
+    backend: LightningBackend,
+    node_pubkey: str,
+    on_recorded: Callable[[LightningInvoice], None] | None = None,
+) -> list[LightningInvoice]:
     """Look up every open invoice on the node and record those that settled; returns them.
 
     Does not move the settle cursor: invoices settled in between that we did not look up must
@@ -145,6 +150,8 @@ def lightning_invoices_reconcile(*, backend: LightningBackend, node_pubkey: str)
             row, recorded = lightning_invoice_record_settled(node_pubkey=node_pubkey, invoice=invoice, advance_cursor=False)
             if recorded:
                 settled.append(row)
+                if on_recorded is not None:
+                    on_recorded(row)
         elif invoice.state == InvoiceState.CANCELED:
             LightningInvoice.objects.filter(payment_hash=payment_hash, status=LightningInvoice.Status.OPEN).update(
                 status=LightningInvoice.Status.CANCELED, updated_at=timezone.now()
@@ -179,8 +186,7 @@ def lightning_sync_settled(
     if from_index == 0:
         # LND does not replay settlements for index 0: catch up on our open invoices once the
         # subscription is in place.
-        for row in lightning_invoices_reconcile(backend=backend, node_pubkey=node_pubkey):
-            recorded(row)
+        lightning_invoices_reconcile(backend=backend, node_pubkey=node_pubkey, on_recorded=recorded)
     for invoice in stream:
         row, is_new = lightning_invoice_record_settled(node_pubkey=node_pubkey, invoice=invoice)
         if is_new:
@@ -216,3 +222,50 @@ def lightning_follow_settled(
             stop_event.wait(delay)
             delay = min(delay * 2, max_retry_seconds)
     return total
+
+
+def lightning_invoice_settle_internally(*, payment_hash: str, amount_msat: int) -> LightningInvoice:
+    """Mark an open invoice of our node as paid from inside FlashPay (a Flash Card paid it in the
+    ledger), without the node, and emit the same settled event the watcher emits.
+
+    Must run inside the caller's transaction (the one that moves the money). The event shares
+    the watcher's idempotency key, and the recorder skips rows already settled, so if the node
+    is later paid for the same invoice as well nothing is credited twice.
+    Raises Conflict when the invoice is unknown, not open, expired or for another amount.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("lightning_invoice_settle_internally must run inside transaction.atomic()")
+    if isinstance(amount_msat, bool) or not isinstance(amount_msat, int) or amount_msat <= 0:
+        raise FieldError("amount_msat", "must be a positive whole number of msat")
+    row = invoice_lock(payment_hash=payment_hash)
+    if row is None:
+        raise Conflict("this invoice was not made by FlashPay's node", code="invoice-unknown")
+    if row.status != LightningInvoice.Status.OPEN:
+        raise Conflict(f"this invoice is {row.status}", code="invoice-not-open")
+    now = timezone.now()
+    if row.expires_at <= now:
+        raise Conflict("this invoice has expired", code="invoice-expired")
+    if row.amount_msat is not None and row.amount_msat != amount_msat:
+        raise Conflict("the amount differs from the invoice's amount", code="invoice-amount-mismatch")
+    row.status = LightningInvoice.Status.SETTLED
+    row.settled_internally = True
+    row.amount_received_msat = amount_msat
+    row.settled_at = now
+    row.full_clean(validate_unique=False)
+    row.save(update_fields=["status", "settled_internally", "amount_received_msat", "settled_at", "updated_at"])
+    event_emit(
+        type=INVOICE_SETTLED_EVENT,
+        aggregate_type="lightning_invoice",
+        aggregate_id=row.payment_hash,
+        payload={
+            "payment_hash": row.payment_hash,
+            "node_pubkey": row.node_pubkey,
+            "amount_msat": row.amount_msat,
+            "amount_received_msat": amount_msat,
+            "settle_index": None,
+            "settled_at": int(now.timestamp()),
+            "internal": True,
+        },
+        idempotency_key=f"{INVOICE_SETTLED_EVENT}:{row.payment_hash}",
+    )
+    return row

@@ -4,6 +4,7 @@ import pytest
 
 from cards import services
 from cards.models import ProgrammingLink
+from cards.services import payments
 
 
 @pytest.fixture
@@ -15,3 +16,13 @@ def program():
         return services.card_program(token=link.token, uid_hex=uid)
 
     return _program
+
+
+@pytest.fixture
+def flashpay_node(settings, lnd_network, lnd_backend):
+    """Point FlashPay's configured node at the devnode's "flashpay" node for this test."""
+    settings.LIGHTNING_CONNECTION_STRING = lnd_network.connection_string("flashpay")
+    settings.LIGHTNING_TIMEOUT = 5.0
+    payments._backend_for.cache_clear()
+    yield lnd_backend
+    payments._backend_for.cache_clear()

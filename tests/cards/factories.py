@@ -1,5 +1,7 @@
 """factory_boy factories for cards tests (users come from here until tests/factories.py exists)."""
 
+import secrets
+
 import factory
 from django.contrib.auth import get_user_model
 
@@ -49,3 +51,16 @@ def tap_params(card: Card, counter: int) -> dict[str, str]:
     keys = selectors.card_keys_get(card=card)
     p, c = crypto.sun_make(uid=bytes.fromhex(card.uid), counter=counter, k1=keys.k1, k2=keys.k2)
     return {"p": p.hex().upper(), "c": c.hex().upper()}
+
+
+def fund_card(card: Card, msat: int, *, key: str | None = None):
+    """Credit a card from the program budget (as an operator's funding would)."""
+    from flashpay.ledger.services import account_get_or_create, transaction_post
+
+    budget = account_get_or_create(kind="program_budget", reference="test-funding")
+    account = account_get_or_create(kind="card", reference=card.public_id)
+    return transaction_post(
+        entries=[(budget, -msat), (account, msat)],
+        idempotency_key=key or f"test-fund:{card.public_id}:{secrets.token_hex(8)}",
+        metadata={"type": "card_topup"},
+    )

@@ -1,0 +1,448 @@
+"""Tap-to-pay: a card's tap becomes an LNURL-withdraw offer (LUD-03), its callback pays an invoice.
+
+Flow (Bolt Card + LUD-03 "withdrawRequest"):
+1. ``card_tap``: SUN check (cards.selectors.card_sun_authenticate: tag byte, CMAC compared in
+   constant time), then in ONE transaction the strictly-greater counter update and a single-use
+   ``k1`` valid CARD_K1_TTL_SECONDS with maxWithdrawable = min(available balance net of the
+   routing-fee reserve, per-transaction limit, what is left of today's limit).
+2. ``card_withdraw``: the wallet's ``?k1=&pr=`` callback. The BOLT11 is checked (network,
+   expiry, amount present and within bounds), the k1 is spent and the card reserved under the
+   card's row lock (so limits and balance hold under concurrency), then:
+   - the invoice is one of our node's (a FlashPay merchant): settled inside the ledger in the
+     same transaction (card -> node, invoice recorded settled; the invoices app credits
+     node -> merchant on the settled event), the node is never called;
+   - otherwise a hold card -> node (amount + fee limit) is committed BEFORE the node is called;
+     success posts amount + real fee, failure voids, unknown stays pending until
+     ``card_payments_reconcile`` asks the node.
+
+Every refusal raises ``TapRefused`` (rendered ``{"status":"ERROR","reason":...}``) before any
+balance changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import lru_cache
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from cards import crypto
+from cards.locks import card_lock, card_payment_lock, withdraw_request_lock
+from cards.models import Card, CardPayment, TapLog, WithdrawRequest
+from cards.selectors import (
+    card_account_reference,
+    card_payment_pending_list,
+    card_spending_room,
+    card_sun_authenticate,
+    routing_fee_limit_msat,
+)
+from cards.services import card_counter_advance, tap_log_record
+from cards.services.ratelimit import ratelimit_hit
+from flashpay.errors import ApplicationError, Conflict, InsufficientFunds
+from flashpay.ledger.models import AccountKind
+from flashpay.ledger.services import (
+    account_get_or_create,
+    hold_create,
+    hold_void,
+    transaction_post,
+)
+from lightning.backends.base import LightningBackend, PaymentResult, PaymentStatus
+from lightning.bolt11_helpers import DecodedPaymentRequest, decode_bolt11
+from lightning.errors import InvalidPaymentRequest, LightningError
+from lightning.selectors import lightning_invoice_get
+from lightning.services import lightning_invoice_settle_internally
+
+logger = logging.getLogger(__name__)
+
+# The node's side of every card payment: money that leaves (or arrives at) our Lightning node.
+NODE_ACCOUNT_REFERENCE = "lightning"
+
+
+class TapRefused(ApplicationError):
+    """A tap or callback refused with a reason the wallet shows to the user (LUD-03 ERROR)."""
+
+    code = "tap-refused"
+    status_code = 400
+
+
+class RateLimited(TapRefused):
+    code = "rate-limited"
+    status_code = 429
+
+
+def _k1_hash(k1: str) -> str:
+    return hashlib.sha256(k1.encode()).hexdigest()
+
+
+def node_account():
+    return account_get_or_create(kind=AccountKind.NODE, reference=NODE_ACCOUNT_REFERENCE, name="Lightning node")
+
+
+def card_account(*, card: Card):
+    return account_get_or_create(
+        kind=AccountKind.CARD, reference=card_account_reference(card=card), name=card.name[:200]
+    )
+
+
+# --- tap ------------------------------------------------------------------------------------
+
+
+_SUN_REASONS = {
+    "bad-format": "this card's link is malformed",
+    "bad-tag": "this card is not recognised",
+    "bad-mac": "this card's signature is not valid",
+    "unknown-card": "this card is not recognised",
+    "not-programmed": "this card was wiped",
+}
+
+_STATUS_REASONS = {
+    Card.Status.FROZEN: "this card is frozen",
+    Card.Status.CANCELED: "this card is canceled",
+    Card.Status.INACTIVE: "this card is not activated yet",
+}
+
+
+@dataclass(frozen=True)
+class WithdrawOffer:
+    """What the tap endpoint answers (LUD-03 withdrawRequest)."""
+
+    card: Card
+    k1: str
+    min_withdrawable_msat: int
+    max_withdrawable_msat: int
+    default_description: str
+
+
+def _refuse_tap(*, reason: str, card: Card | None, uid: str = "", counter: int | None = None, ip=None, code="tap-refused"):
+    tap_log_record(card=card, outcome=TapLog.Outcome.REJECTED, uid=uid, counter=counter, reason=reason, ip=ip)
+    error_class = RateLimited if code == "rate-limited" else TapRefused
+    return error_class(reason, code=code)
+
+
+def card_tap(*, p: str, c: str, ip: str | None = None) -> WithdrawOffer:
+    """Verify a tap and offer a withdrawal (see the module docstring); TapRefused otherwise."""
+    if ip and not ratelimit_hit(key=f"tap-ip:{ip}", limit=settings.CARD_RATE_LIMIT_PER_IP):
+        raise _refuse_tap(reason="too many taps from this address, try again in a minute", card=None, ip=ip, code="rate-limited")
+    try:
+        tap = card_sun_authenticate(p_hex=p or "", c_hex=c or "")
+    except crypto.SunError as exc:
+        raise _refuse_tap(reason=_SUN_REASONS.get(exc.reason, "this card is not recognised"), card=None, ip=ip)
+    card = tap.card
+    if not ratelimit_hit(key=f"tap-card:{card.pk}", limit=settings.CARD_RATE_LIMIT_PER_CARD):
+        raise _refuse_tap(reason="too many taps of this card, try again in a minute", card=card, uid=tap.uid, counter=tap.counter, ip=ip, code="rate-limited")
+    if card.status != Card.Status.ACTIVE:
+        raise _refuse_tap(reason=_STATUS_REASONS.get(card.status, "this card cannot pay"), card=card, uid=tap.uid, counter=tap.counter, ip=ip)
+    k1 = secrets.token_hex(32)
+    with transaction.atomic():
+        advanced = card_counter_advance(card=card, counter=tap.counter)
+        if advanced:
+            room = card_spending_room(card=card)
+            if room.max_msat >= settings.CARD_MIN_WITHDRAWABLE_MSAT:
+                now = timezone.now()
+                request = WithdrawRequest(
+                    card=card,
+                    k1_hash=_k1_hash(k1),
+                    counter=tap.counter,
+                    max_withdrawable_msat=room.max_msat,
+                    ip=ip,
+                    expires_at=now + timedelta(seconds=settings.CARD_K1_TTL_SECONDS),
+                )
+                request.full_clean(validate_unique=False, validate_constraints=False)
+                request.save(force_insert=True)
+                tap_log_record(card=card, outcome=TapLog.Outcome.ACCEPTED, uid=tap.uid, counter=tap.counter, ip=ip)
+    if not advanced:
+        raise _refuse_tap(
+            reason="this tap was already used (replayed link); tap the card again",
+            card=card, uid=tap.uid, counter=tap.counter, ip=ip,
+        )
+    if room.max_msat < settings.CARD_MIN_WITHDRAWABLE_MSAT:
+        reason = {
+            "daily limit": "this card's daily limit is reached",
+            "per-payment limit": "this card's per-payment limit is zero",
+        }.get(room.bound, "this card's balance is too low")
+        raise _refuse_tap(reason=reason, card=card, uid=tap.uid, counter=tap.counter, ip=ip)
+    return WithdrawOffer(
+        card=card,
+        k1=k1,
+        min_withdrawable_msat=settings.CARD_MIN_WITHDRAWABLE_MSAT,
+        max_withdrawable_msat=room.max_msat,
+        default_description=f"Flash Card {card.name}"[:639],
+    )
+
+
+# --- callback -------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4)
+def _backend_for(connection_string: str, timeout: float) -> LightningBackend:
+    from lightning.connection import backend_from_connection_string
+
+    return backend_from_connection_string(connection_string, timeout=timeout)
+
+
+def lightning_backend() -> LightningBackend:
+    """FlashPay's node, one client per process (gRPC channels are meant to be reused)."""
+    return _backend_for(settings.LIGHTNING_CONNECTION_STRING, settings.LIGHTNING_TIMEOUT)
+
+
+def _merchant_of(payment_hash: str) -> tuple[str, str]:
+    """(store id, store name) of the FlashPay merchant an internal invoice belongs to, if known.
+
+    Asked through CARD_MERCHANT_RESOLVER (a dotted path to ``f(*, payment_hash) -> store id or
+    None``, provided by the invoices app); an unset or missing resolver means "not known yet".
+    """
+    path = settings.CARD_MERCHANT_RESOLVER
+    if not path:
+        return "", ""
+    try:
+        resolver = import_string(path)
+    except ImportError:
+        logger.warning("CARD_MERCHANT_RESOLVER %s cannot be imported; merchant left blank", path)
+        return "", ""
+    store_id = resolver(payment_hash=payment_hash)
+    if not store_id:
+        return "", ""
+    from flashpay.accounts.selectors import store_get
+
+    try:
+        return store_id, store_get(store_id=store_id).name
+    except ApplicationError:
+        return store_id, ""
+
+
+def _decode(pr: str) -> DecodedPaymentRequest:
+    try:
+        decoded = decode_bolt11(pr, network=settings.BITCOIN_NETWORK)
+    except InvalidPaymentRequest as exc:
+        raise TapRefused(exc.message, code="invalid-invoice")
+    if decoded.is_expired():
+        raise TapRefused("the invoice has expired", code="invoice-expired")
+    if decoded.amount_msat is None:
+        raise TapRefused("the invoice has no amount; ask for an invoice with an amount", code="invoice-no-amount")
+    if decoded.amount_msat < settings.CARD_MIN_WITHDRAWABLE_MSAT:
+        raise TapRefused("the invoice amount is below the minimum", code="amount-too-small")
+    return decoded
+
+
+@dataclass(frozen=True)
+class WithdrawResult:
+    payment: CardPayment
+
+
+def _check_request(request: WithdrawRequest, now) -> None:
+    if request.used_at is not None:
+        raise TapRefused("this payment request (k1) was already used; tap the card again", code="k1-used")
+    if request.expires_at <= now:
+        raise TapRefused("this payment request (k1) has expired; tap the card again", code="k1-expired")
+
+
+def _check_card_and_limits(*, card: Card, amount_msat: int, request: WithdrawRequest) -> None:
+    if card.status != Card.Status.ACTIVE:
+        raise TapRefused(_STATUS_REASONS.get(card.status, "this card cannot pay"), code="card-not-active")
+    if amount_msat > card.per_transaction_limit_msat:
+        raise TapRefused("the amount is over this card's per-payment limit", code="over-limit")
+    room = card_spending_room(card=card)
+    if amount_msat > room.daily_left_msat:
+        raise TapRefused("the amount is over what is left of this card's daily limit", code="over-daily-limit")
+    if amount_msat > request.max_withdrawable_msat:
+        raise TapRefused("the amount is over what this tap allows (maxWithdrawable)", code="over-max-withdrawable")
+
+
+def _spend_k1(request: WithdrawRequest, now) -> None:
+    request.used_at = now
+    request.full_clean(validate_unique=False, validate_constraints=False)
+    request.save(update_fields=["used_at"])
+
+
+def card_withdraw(*, k1: str, pr: str, ip: str | None = None) -> WithdrawResult:
+    """Pay ``pr`` from the card that made ``k1`` (LUD-03 callback); TapRefused on any refusal."""
+    if ip and not ratelimit_hit(key=f"callback-ip:{ip}", limit=settings.CARD_RATE_LIMIT_PER_IP):
+        raise RateLimited("too many requests from this address, try again in a minute")
+    if not k1 or len(k1) > 128:
+        raise TapRefused("k1 is missing or malformed", code="k1-unknown")
+    if not pr:
+        raise TapRefused("pr (the invoice to pay) is missing", code="invalid-invoice")
+    decoded = _decode(pr)
+    amount = decoded.amount_msat
+    internal_invoice = lightning_invoice_get(payment_hash=decoded.payment_hash)
+    node = node_account()
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            try:
+                request = withdraw_request_lock(k1_hash=_k1_hash(k1))
+            except WithdrawRequest.DoesNotExist:
+                raise TapRefused("unknown payment request (k1)", code="k1-unknown")
+            _check_request(request, now)
+            # The card row lock serialises this card's payments: limits and balance are
+            # checked against every earlier payment, committed or not.
+            card = card_lock(pk=request.card_id)
+            _check_card_and_limits(card=card, amount_msat=amount, request=request)
+            if CardPayment.objects.filter(payment_hash=decoded.payment_hash).exists():
+                raise TapRefused("this invoice was already paid by a Flash Card", code="invoice-already-paid")
+            account = card_account(card=card)
+            _spend_k1(request, now)
+            if internal_invoice is not None:
+                payment = _pay_internally(card=card, account=account, node=node, request=request, decoded=decoded)
+            else:
+                payment = _reserve_external(card=card, account=account, node=node, request=request, decoded=decoded)
+    except InsufficientFunds:
+        raise TapRefused("this card's balance is too low for this amount", code="insufficient-balance")
+    except IntegrityError:
+        # Two callbacks for one invoice at once: the unique payment hash let one through.
+        raise TapRefused("this invoice was already paid by a Flash Card", code="invoice-already-paid")
+    if payment.kind == CardPayment.Kind.EXTERNAL:
+        payment = card_payment_send(payment=payment)
+        if payment.status == CardPayment.Status.FAILED:
+            raise TapRefused(f"the payment failed: {payment.failure_reason}", code="payment-failed")
+    return WithdrawResult(payment=payment)
+
+
+def _pay_internally(*, card, account, node, request, decoded) -> CardPayment:
+    """A FlashPay merchant's invoice: card -> node and the invoice settled, in this transaction."""
+    store_id, store_name = _merchant_of(decoded.payment_hash)
+    payment = CardPayment(
+        card=card,
+        withdraw_request=request,
+        payment_hash=decoded.payment_hash,
+        bolt11=decoded.bolt11,
+        kind=CardPayment.Kind.INTERNAL,
+        status=CardPayment.Status.SUCCEEDED,
+        amount_msat=decoded.amount_msat,
+        merchant_store_id=store_id or "",
+        merchant_name=store_name[:200],
+        description=(decoded.description or "")[:639],
+        finished_at=timezone.now(),
+    )
+    payment.full_clean(validate_unique=False, validate_constraints=False)
+    payment.save(force_insert=True)
+    try:
+        with transaction.atomic():
+            lightning_invoice_settle_internally(payment_hash=decoded.payment_hash, amount_msat=decoded.amount_msat)
+    except Conflict as exc:
+        raise TapRefused(f"this FlashPay invoice cannot be paid: {exc.message}", code="invoice-not-payable")
+    txn = transaction_post(
+        entries=[(account, -decoded.amount_msat), (node, decoded.amount_msat)],
+        idempotency_key=f"card-payment:{decoded.payment_hash}",
+        description=f"Flash Card payment to {store_name or 'a FlashPay merchant'}"[:500],
+        metadata={"type": "card_payment", "payment_hash": decoded.payment_hash, "card": card.public_id, "internal": True},
+    )
+    payment.hold_transaction_id = txn.pk
+    payment.save(update_fields=["hold_transaction_id"])
+    return payment
+
+
+def _reserve_external(*, card, account, node, request, decoded) -> CardPayment:
+    """Any other invoice: reserve amount + fee limit on the card; the node is called after commit."""
+    fee_limit = routing_fee_limit_msat(amount_msat=decoded.amount_msat)
+    hold = hold_create(
+        entries=[(account, -(decoded.amount_msat + fee_limit)), (node, decoded.amount_msat + fee_limit)],
+        idempotency_key=f"card-payment-hold:{decoded.payment_hash}",
+        description="Flash Card payment (reserved)",
+        metadata={"type": "card_payment", "payment_hash": decoded.payment_hash, "card": card.public_id, "hold": True},
+    )
+    payment = CardPayment(
+        card=card,
+        withdraw_request=request,
+        payment_hash=decoded.payment_hash,
+        bolt11=decoded.bolt11,
+        kind=CardPayment.Kind.EXTERNAL,
+        amount_msat=decoded.amount_msat,
+        fee_limit_msat=fee_limit,
+        hold_transaction_id=hold.pk,
+        description=(decoded.description or "")[:639],
+    )
+    payment.full_clean(validate_unique=False, validate_constraints=False)
+    payment.save(force_insert=True)
+    return payment
+
+
+# --- settling external payments --------------------------------------------------------------
+
+
+def card_payment_send(*, payment: CardPayment, backend: LightningBackend | None = None) -> CardPayment:
+    """Call the node for a reserved external payment (no lock held) and settle on its answer."""
+    backend = backend or lightning_backend()
+    try:
+        result = backend.pay(
+            payment.bolt11,
+            fee_limit_msat=payment.fee_limit_msat,
+            timeout=settings.CARD_PAYMENT_TIMEOUT,
+        )
+    except InvalidPaymentRequest as exc:
+        # Refused before anything left the node (e.g. another network than the node's).
+        result = PaymentResult(status=PaymentStatus.FAILED, payment_hash=payment.payment_hash, reason=exc.message)
+    except LightningError as exc:
+        # The request may have reached the node: unknown, the reconciler will ask.
+        logger.warning("card payment %s: node error %s; left pending", payment.public_id, exc.code)
+        return payment
+    return card_payment_settle(payment=payment, result=result)
+
+
+def card_payment_settle(*, payment: CardPayment, result: PaymentResult) -> CardPayment:
+    """Apply the node's answer: success posts amount + real fee, failure voids, unknown waits.
+
+    Idempotent: a payment already final is returned unchanged (the reconciler and the callback
+    may both get here).
+    """
+    if result.status == PaymentStatus.UNKNOWN:
+        return payment
+    with transaction.atomic():
+        payment = card_payment_lock(pk=payment.pk)
+        if payment.status != CardPayment.Status.PENDING:
+            return payment
+        now = timezone.now()
+        if result.status == PaymentStatus.SUCCESS:
+            # The real fee, never more than what was reserved (the node honours the limit).
+            fee = min(max(int(result.fee_msat), 0), payment.fee_limit_msat)
+            hold_void(hold=payment.hold_transaction_id)
+            card = payment.card
+            txn = transaction_post(
+                entries=[(card_account(card=card), -(payment.amount_msat + fee)), (node_account(), payment.amount_msat + fee)],
+                idempotency_key=f"card-payment:{payment.payment_hash}",
+                description="Flash Card payment",
+                metadata={"type": "card_payment", "payment_hash": payment.payment_hash, "card": card.public_id, "fee_msat": fee},
+            )
+            payment.status = CardPayment.Status.SUCCEEDED
+            payment.fee_msat = fee
+            payment.preimage = result.preimage[:64]
+            payment.hold_transaction_id = txn.pk
+            fields = ["status", "fee_msat", "preimage", "hold_transaction_id", "finished_at"]
+        else:
+            hold_void(hold=payment.hold_transaction_id)
+            payment.status = CardPayment.Status.FAILED
+            payment.failure_reason = (result.reason or "the node could not pay")[:500]
+            fields = ["status", "failure_reason", "finished_at"]
+        payment.finished_at = now
+        payment.full_clean(validate_unique=False, validate_constraints=False)
+        payment.save(update_fields=fields)
+    return payment
+
+
+def card_payments_reconcile(*, backend: LightningBackend | None = None, older_than_seconds: int | None = None) -> int:
+    """Ask the node about every pending external payment and settle those with a final answer;
+    returns how many were settled. Unknown ones stay pending for the next run."""
+    backend = backend or lightning_backend()
+    if older_than_seconds is None:
+        # Leave payments whose callback may still be calling the node alone.
+        older_than_seconds = int(settings.CARD_PAYMENT_TIMEOUT) + 30
+    settled = 0
+    for payment in card_payment_pending_list(older_than_seconds=older_than_seconds):
+        try:
+            # A payment the node never started (we stopped between commit and the call) comes
+            # back FAILED from the backend: its reservation is released.
+            result = backend.track_payment(payment.payment_hash)
+        except LightningError as exc:
+            logger.warning("card payment reconcile: node error %s; will retry", exc.code)
+            break
+        if result.status != PaymentStatus.UNKNOWN:
+            card_payment_settle(payment=payment, result=result)
+            settled += 1
+    return settled

@@ -1,0 +1,265 @@
+"""Merchant settlement: what FlashPay stores earned from card payments, paid out in batches.
+
+A batch takes a store's card payments not yet settled, keeps the program's fee (the schedule's
+ppm) and pays the rest to the store's Lightning address (LUD-16) / LNURL-pay URL (LUD-06), or
+waits for an operator's on-chain payout. The money is reserved first: a ledger hold
+merchant -> node (net) + fees (fee) is committed before anything is paid, posted when the payout
+succeeds and voided (payments released to the next batch) when it fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+import httpx
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from cards.locks import settlement_batch_lock
+from cards.models import CardPayment, MerchantSettlementSchedule, SettlementBatch
+from cards.services.payments import lightning_backend, node_account
+from flashpay.errors import ApplicationError, Conflict, FieldError, InsufficientFunds
+from flashpay.ledger.models import AccountKind
+from flashpay.ledger.services import account_get_or_create, hold_create, hold_post, hold_void
+from lightning.backends.base import LightningBackend, PaymentStatus
+from lightning.bolt11_helpers import decode_bolt11
+from lightning.errors import InvalidPaymentRequest, LightningError
+
+logger = logging.getLogger(__name__)
+
+FEES_ACCOUNT_REFERENCE = "card-settlement"
+_LIGHTNING_ADDRESS = re.compile(r"^[a-z0-9\-_.+]+@[a-z0-9\-.]+\.[a-z]{2,}(:\d+)?$", re.IGNORECASE)
+_ONCHAIN = re.compile(r"^(bc1|tb1|bcrt1|[123mn])[a-zA-HJ-NP-Z0-9]{20,90}$")
+
+
+class PayoutError(ApplicationError):
+    code = "settlement-payout-failed"
+    status_code = 502
+
+
+def _validate_destination(destination_type: str, destination: str) -> str:
+    destination = destination.strip()
+    kinds = MerchantSettlementSchedule.DestinationType
+    if destination_type == kinds.LIGHTNING_ADDRESS and not _LIGHTNING_ADDRESS.match(destination):
+        raise FieldError("destination", "must be a Lightning address like name@example.com")
+    if destination_type == kinds.LNURL_PAY and urlsplit(destination).scheme not in ("https", "http"):
+        raise FieldError("destination", "must be the https URL of an LNURL-pay endpoint")
+    if destination_type == kinds.ONCHAIN and not _ONCHAIN.match(destination):
+        raise FieldError("destination", "must be a bitcoin address")
+    if destination_type not in kinds.values:
+        raise FieldError("destination_type", f"must be one of {', '.join(kinds.values)}")
+    return destination
+
+
+def settlement_schedule_set(
+    *,
+    store_id: str,
+    destination_type: str,
+    destination: str,
+    interval_days: int = 1,
+    minimum_msat: int = 0,
+    fee_ppm: int = 0,
+    enabled: bool = True,
+) -> MerchantSettlementSchedule:
+    """Create or replace a store's settlement schedule (daily by default)."""
+    destination = _validate_destination(destination_type, destination)
+    schedule = MerchantSettlementSchedule.objects.filter(store_id=store_id).first() or MerchantSettlementSchedule(
+        store_id=store_id
+    )
+    schedule.destination_type = destination_type
+    schedule.destination = destination
+    schedule.interval_days = interval_days
+    schedule.minimum_msat = minimum_msat
+    schedule.fee_ppm = fee_ppm
+    schedule.enabled = enabled
+    schedule.full_clean()
+    schedule.save()
+    return schedule
+
+
+def merchant_account(*, store_id: str):
+    return account_get_or_create(kind=AccountKind.MERCHANT, reference=store_id)
+
+
+def _due(schedule: MerchantSettlementSchedule, now: datetime) -> bool:
+    return schedule.last_batch_at is None or schedule.last_batch_at <= now - timedelta(days=schedule.interval_days)
+
+
+def settlement_batch_create(*, schedule: MerchantSettlementSchedule, now: datetime | None = None) -> SettlementBatch | None:
+    """Batch the store's unsettled card payments and reserve the payout; None when there is
+    nothing to pay or less than the schedule's minimum."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        payments = list(
+            CardPayment.objects.select_for_update(no_key=True, of=("self",))
+            .filter(
+                merchant_store_id=schedule.store_id,
+                status=CardPayment.Status.SUCCEEDED,
+                settlement_batch__isnull=True,
+                created_at__lte=now,
+            )
+            .order_by("pk")
+        )
+        gross = sum(p.amount_msat for p in payments)
+        if gross == 0 or gross < schedule.minimum_msat:
+            return None
+        fee = gross * schedule.fee_ppm // 1_000_000
+        net = gross - fee
+        batch = SettlementBatch(
+            store_id=schedule.store_id,
+            gross_msat=gross,
+            fee_msat=fee,
+            net_msat=net,
+            destination_type=schedule.destination_type,
+            destination=schedule.destination,
+        )
+        batch.full_clean(validate_unique=False, validate_constraints=False)
+        batch.save(force_insert=True)
+        entries = [(merchant_account(store_id=schedule.store_id), -gross)]
+        if net:
+            entries.append((node_account(), net))
+        if fee:
+            fees = account_get_or_create(kind=AccountKind.FEES, reference=FEES_ACCOUNT_REFERENCE, name="Card settlement fees")
+            entries.append((fees, fee))
+        hold = hold_create(
+            entries=entries,
+            idempotency_key=f"card-settlement:{batch.public_id}",
+            description=f"Card settlement batch {batch.public_id}",
+            metadata={"type": "card_settlement", "batch": batch.public_id, "store": schedule.store_id},
+        )
+        batch.hold_transaction_id = hold.pk
+        if schedule.destination_type == MerchantSettlementSchedule.DestinationType.ONCHAIN:
+            batch.status = SettlementBatch.Status.AWAITING_MANUAL
+        batch.save(update_fields=["hold_transaction_id", "status"])
+        CardPayment.objects.filter(pk__in=[p.pk for p in payments]).update(settlement_batch=batch)
+        schedule.last_batch_at = now
+        schedule.save(update_fields=["last_batch_at", "updated_at"])
+    return batch
+
+
+def _lnurlp_url(destination_type: str, destination: str) -> str:
+    if destination_type == MerchantSettlementSchedule.DestinationType.LIGHTNING_ADDRESS:
+        # LUD-16: name@domain -> https://domain/.well-known/lnurlp/name
+        name, domain = destination.split("@", 1)
+        scheme = "http" if domain.endswith(".onion") or settings.DEBUG and domain.startswith(("127.0.0.1", "localhost")) else "https"
+        return f"{scheme}://{domain}/.well-known/lnurlp/{name}"
+    return destination
+
+
+def lnurlp_fetch_invoice(*, destination_type: str, destination: str, amount_msat: int, timeout: float = 10.0) -> str:
+    """Ask a Lightning address / LNURL-pay service for an invoice of ``amount_msat`` (LUD-06)."""
+    try:
+        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+            meta = client.get(_lnurlp_url(destination_type, destination)).json()
+            if meta.get("status") == "ERROR" or meta.get("tag") != "payRequest":
+                raise PayoutError(f"the payee's LNURL-pay answered: {meta.get('reason', 'not a payRequest')}")
+            if not int(meta["minSendable"]) <= amount_msat <= int(meta["maxSendable"]):
+                raise PayoutError("the payee does not accept this amount")
+            separator = "&" if "?" in meta["callback"] else "?"
+            answer = client.get(f"{meta['callback']}{separator}amount={amount_msat}").json()
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        raise PayoutError(f"the payee's LNURL-pay service failed: {exc.__class__.__name__}")
+    if answer.get("status") == "ERROR" or not answer.get("pr"):
+        raise PayoutError(f"the payee's LNURL-pay answered: {answer.get('reason', 'no invoice')}")
+    pr = answer["pr"]
+    try:
+        decoded = decode_bolt11(pr, network=settings.BITCOIN_NETWORK)
+    except InvalidPaymentRequest as exc:
+        raise PayoutError(exc.message)
+    # LUD-06: the invoice must be for exactly the amount asked.
+    if decoded.amount_msat != amount_msat:
+        raise PayoutError("the payee's invoice is for another amount")
+    return pr
+
+
+def settlement_batch_pay(*, batch: SettlementBatch, backend: LightningBackend | None = None) -> SettlementBatch:
+    """Pay an open batch over Lightning (no lock held while paying); settle on the answer."""
+    with transaction.atomic():
+        batch = settlement_batch_lock(pk=batch.pk)
+        if batch.status != SettlementBatch.Status.OPEN:
+            return batch
+        batch.status = SettlementBatch.Status.PAYING
+        batch.save(update_fields=["status"])
+    try:
+        pr = lnurlp_fetch_invoice(destination_type=batch.destination_type, destination=batch.destination, amount_msat=batch.net_msat)
+    except PayoutError as exc:
+        return settlement_batch_fail(batch=batch, reason=exc.message)
+    batch.payment_hash = decode_bolt11(pr).payment_hash
+    batch.save(update_fields=["payment_hash"])
+    backend = backend or lightning_backend()
+    # Routing fees of payouts are the program's cost, bounded like card payments' reserve.
+    fee_limit = settings.CARD_ROUTING_FEE_BASE_MSAT + batch.net_msat * settings.CARD_ROUTING_FEE_PPM // 1_000_000
+    try:
+        result = backend.pay(pr, fee_limit_msat=fee_limit, timeout=settings.CARD_PAYMENT_TIMEOUT)
+    except LightningError as exc:
+        logger.warning("settlement %s: node error %s; left paying", batch.public_id, exc.code)
+        return batch
+    if result.status == PaymentStatus.SUCCESS:
+        return settlement_batch_mark_paid(batch=batch, routing_fee_msat=result.fee_msat)
+    if result.status == PaymentStatus.FAILED:
+        return settlement_batch_fail(batch=batch, reason=result.reason or "payment failed")
+    return batch  # unknown: stays "paying" for an operator / a later run
+
+
+def settlement_batch_mark_paid(*, batch: SettlementBatch, routing_fee_msat: int = 0) -> SettlementBatch:
+    """Post the batch's reserved payout (also the operator's action after an on-chain payout)."""
+    with transaction.atomic():
+        batch = settlement_batch_lock(pk=batch.pk)
+        if batch.status == SettlementBatch.Status.PAID:
+            return batch
+        if batch.status not in (SettlementBatch.Status.PAYING, SettlementBatch.Status.AWAITING_MANUAL, SettlementBatch.Status.OPEN):
+            raise Conflict(f"a {batch.status} batch cannot be marked paid", code="settlement-not-payable")
+        hold_post(hold=batch.hold_transaction_id)
+        batch.status = SettlementBatch.Status.PAID
+        batch.routing_fee_msat = max(0, int(routing_fee_msat))
+        batch.paid_at = timezone.now()
+        batch.save(update_fields=["status", "routing_fee_msat", "paid_at"])
+    return batch
+
+
+def settlement_batch_fail(*, batch: SettlementBatch, reason: str) -> SettlementBatch:
+    """Give the reserved money back to the merchant and release the payments to a later batch."""
+    with transaction.atomic():
+        batch = settlement_batch_lock(pk=batch.pk)
+        if batch.status in (SettlementBatch.Status.PAID, SettlementBatch.Status.FAILED):
+            return batch
+        hold_void(hold=batch.hold_transaction_id)
+        CardPayment.objects.filter(settlement_batch=batch).update(settlement_batch=None)
+        batch.status = SettlementBatch.Status.FAILED
+        batch.failure_reason = reason[:500]
+        batch.save(update_fields=["status", "failure_reason"])
+        MerchantSettlementSchedule.objects.filter(store_id=batch.store_id).update(last_batch_at=None)
+    return batch
+
+
+def settlement_run(*, now: datetime | None = None, backend: LightningBackend | None = None) -> list[SettlementBatch]:
+    """Create the batches that are due and pay the Lightning ones (the scheduled task)."""
+    now = now or timezone.now()
+    batches = []
+    for schedule in MerchantSettlementSchedule.objects.filter(enabled=True).order_by("pk"):
+        if not _due(schedule, now):
+            continue
+        try:
+            batch = settlement_batch_create(schedule=schedule, now=now)
+        except InsufficientFunds:
+            # The store's ledger account does not (yet) hold what its card payments earned.
+            logger.error("settlement of store %s: merchant balance below its card payments", schedule.store_id)
+            continue
+        if batch is None:
+            continue
+        if batch.status == SettlementBatch.Status.OPEN:
+            batch = settlement_batch_pay(batch=batch, backend=backend)
+        batches.append(batch)
+    return batches
+
+
+def settlement_unbatched_total_msat(*, store_id: str) -> int:
+    total = CardPayment.objects.filter(
+        merchant_store_id=store_id, status=CardPayment.Status.SUCCEEDED, settlement_batch__isnull=True
+    ).aggregate(total=Sum("amount_msat"))["total"]
+    return int(total or 0)

@@ -1,0 +1,19 @@
+"""django-q2 tasks of the cards app: reconcile pending card payments, settlement, purges."""
+
+from __future__ import annotations
+
+from cards.services.payments import card_payments_reconcile
+from cards.services.ratelimit import ratelimit_purge
+from cards.services.settlement import settlement_run
+
+
+def card_payments_reconcile_task() -> int:
+    return card_payments_reconcile()
+
+
+def settlement_run_task() -> int:
+    return len(settlement_run())
+
+
+def ratelimit_purge_task() -> int:
+    return ratelimit_purge()
