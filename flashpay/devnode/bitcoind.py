@@ -460,7 +460,7 @@ class BitcoindSimulator:
         block_time = max(block_time or int(time.time()), prev_time + 1)
         merkle = chain.merkle_root(txids)
         block_hash, nonce, header = chain.mine_header(prev, merkle, block_time)
-        block = {"hash": block_hash, "height": height, "prev": prev, "time": block_time, "txids": txids}
+        block = {"hash": block_hash, "height": height, "prev": prev, "time": block_time, "txids": txids, "header": header}
         self.blocks[block_hash] = block
         self._apply_block(block)
         self.active.append(block_hash)

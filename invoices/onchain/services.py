@@ -115,6 +115,9 @@ def onchain_watch_address(
     With ``descriptor``: the next fresh receive address of that wallet (the index is reserved in
     its own short transaction, then the node's import range grows ahead of it). With ``address``:
     that one address (an ``addr()`` import), idempotently.
+
+    Call it outside any transaction: it commits the reserved index before calling the node, so
+    no row stays locked while the node works (and a failed call wastes one index, never reuses one).
     """
     if (descriptor is None) == (address is None):
         raise ValueError("Give exactly one of descriptor or address")
@@ -128,9 +131,16 @@ def onchain_watch_address(
         locked.next_index = index + 1
         locked.full_clean()
         locked.save(update_fields=["next_index"])
-        watched = WatchedAddress(address=derived, descriptor=locked, derivation_index=index)
-        watched.full_clean()
-        watched.save()
+        watched = WatchedAddress.objects.filter(address=derived, descriptor__isnull=True).first()
+        if watched is not None:
+            # watched before as a lone address: it is this wallet's index now
+            watched.descriptor, watched.derivation_index = locked, index
+            watched.full_clean()
+            watched.save(update_fields=["descriptor", "derivation_index"])
+        else:
+            watched = WatchedAddress(address=derived, descriptor=locked, derivation_index=index)
+            watched.full_clean()
+            watched.save()
     _ensure_imported(client=client, descriptor_pk=descriptor.pk, index=index)
     descriptor.refresh_from_db()
     return watched

@@ -9,6 +9,7 @@ from flashpay.errors import Conflict
 from flashpay.events.models import Event
 from invoices.models import ChainCursor, OnchainDescriptor, OnchainPayment, WatchedAddress
 from invoices.onchain import services
+from invoices.onchain.descriptors import derive_address
 from invoices.onchain.rpc import NodeError
 from invoices.onchain.selectors import onchain_payment_confirmations
 from invoices.onchain.services import (
@@ -243,6 +244,17 @@ def test_plain_address_watch_is_idempotent_and_detects_payments(bitcoind_client,
 
     assert one == two
     assert OnchainPayment.objects.get().amount_msat == 3_000_000_000
+
+
+def test_lone_address_later_derived_from_a_registered_wallet_is_adopted(bitcoind_client, store_wallet):
+    first = derive_address(store_wallet.descriptor, 0, network="regtest")
+    lone = onchain_watch_address(client=bitcoind_client, address=first)
+
+    derived = onchain_watch_address(client=bitcoind_client, descriptor=store_wallet)
+
+    assert derived.pk == lone.pk
+    assert (derived.descriptor, derived.derivation_index) == (store_wallet, 0)
+    assert onchain_watch_address(client=bitcoind_client, descriptor=store_wallet).derivation_index == 1
 
 
 def test_wrong_network_address_is_refused_and_nothing_written(bitcoind_client, settings):
