@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from flashpay.errors import NotFound
+from flashpay.ledger.db import execute_hot
 from flashpay.ledger.models import Account, Transaction
 
 # Compiled SQL of the account lock query, per (database alias, number of accounts). Postings run
@@ -32,6 +33,7 @@ def accounts_lock(*, account_ids: Iterable[int]) -> dict[int, Account]:
     Must run inside ``transaction.atomic()`` (the ORM refuses to compile it outside one).
     """
     ids = sorted(set(account_ids))
+    connection = connections[DEFAULT_DB_ALIAS]  # once: each access goes through a thread-local
     key = (connection.alias, len(ids))
     sql = _ACCOUNT_LOCK_SQL.get(key)
     if sql is None or connection.get_autocommit():
@@ -39,9 +41,12 @@ def accounts_lock(*, account_ids: Iterable[int]) -> dict[int, Account]:
         sql, params = queryset.query.get_compiler(connection=connection).as_sql()
         assert list(params) == ids, "the lock query must take exactly the ids as parameters"
         _ACCOUNT_LOCK_SQL[key] = sql
-    with connection.cursor() as cursor:
-        cursor.execute(sql, ids)
-        rows = cursor.fetchall()
+    if connection.vendor == "postgresql":
+        rows = execute_hot(sql, ids)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, ids)
+            rows = cursor.fetchall()
     accounts = {row[0]: Account.from_db(connection.alias, _ACCOUNT_FIELDS, row) for row in rows}
     missing = [pk for pk in ids if pk not in accounts]
     if missing:

@@ -22,12 +22,13 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from flashpay.errors import ApplicationError, Conflict, InsufficientFunds
 from flashpay.ledger import selectors
+from flashpay.ledger.db import execute_hot
 from flashpay.ledger.locks import accounts_lock, transaction_lock
 from flashpay.ledger.models import (
     NON_NEGATIVE_KINDS,
@@ -207,7 +208,7 @@ def _leg_arrays(legs) -> list[list[int]]:
 
 
 def _fast_path() -> bool:
-    return connection.vendor == "postgresql" and _PG_FAST_PATH
+    return _PG_FAST_PATH and connections[DEFAULT_DB_ALIAS].vendor == "postgresql"
 
 
 # Tests turn this off to run the portable ORM path against PostgreSQL too.
@@ -217,8 +218,7 @@ _PG_FAST_PATH = True
 def _bump_caches(legs, *, posted: int = 0, pending: int = 0) -> None:
     """Apply the legs to the cached balances of their (already locked) accounts."""
     if _fast_path():
-        with connection.cursor() as cursor:
-            cursor.execute(_BUMP_CACHES, [*_leg_arrays(legs), posted, pending])
+        execute_hot(_BUMP_CACHES, [*_leg_arrays(legs), posted, pending], fetch=False)
         return
     deltas = _cache_deltas(legs, posted=posted, pending=pending)
     for account_id, posted_delta, debit_delta, credit_delta in deltas:
@@ -242,26 +242,25 @@ def _write(txn: Transaction, legs) -> Transaction:
         _bump_caches(legs, posted=posted, pending=pending)
         return txn
     txn.created_at = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _INSERT_TRANSACTION,
-            [
-                *_leg_arrays(legs),
-                txn.idempotency_key,
-                txn.status,
-                txn.is_hold,
-                txn.description,
-                json.dumps(txn.metadata),
-                txn.reverses_id,
-                txn.created_at,
-                txn.posted_at,
-                posted,
-                pending,
-            ],
-        )
-        (txn.pk,) = cursor.fetchone()
+    rows = execute_hot(
+        _INSERT_TRANSACTION,
+        [
+            *_leg_arrays(legs),
+            txn.idempotency_key,
+            txn.status,
+            txn.is_hold,
+            txn.description,
+            json.dumps(txn.metadata),
+            txn.reverses_id,
+            txn.created_at,
+            txn.posted_at,
+            posted,
+            pending,
+        ],
+    )
+    txn.pk = rows[0][0]
     txn._state.adding = False
-    txn._state.db = connection.alias
+    txn._state.db = DEFAULT_DB_ALIAS
     return txn
 
 

@@ -130,3 +130,20 @@ def test_accounts_can_only_be_locked_inside_a_transaction():
     # the compiled query is cached now: still refused outside a transaction
     with pytest.raises(TransactionManagementError):
         accounts_lock(account_ids=[card.pk])
+
+
+def test_hot_statements_are_prepared_once_per_connection(monkeypatch):
+    # as with DB_PREPARED_STATEMENTS=true (the default), whatever this run's environment says
+    connection.ensure_connection()
+    monkeypatch.setattr(connection.connection, "prepare_threshold", 5)
+    world, card = external_account(), AccountFactory()
+
+    for n in range(3):
+        services.transaction_post(entries=[(world, -1), (card, 1)], idempotency_key=f"p{n}")
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        statements = [row[0] for row in cursor.fetchall()]
+    assert sum("INSERT INTO ledger_transaction" in s for s in statements) == 1
+    assert sum('FROM "ledger_account"' in s and "FOR NO KEY UPDATE" in s for s in statements) == 1
+    assert selectors.account_balance(account=card).posted == Msat(3)
