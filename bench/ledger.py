@@ -59,6 +59,7 @@ def worker(account_ids, start_at, stop_at, results) -> None:
     done = refused = 0
     while time.monotonic() < start_at:
         time.sleep(0.001)
+    cpu_start = time.process_time()
     while time.monotonic() < stop_at:
         payer, payee = rng.sample(accounts, 2)
         amount = rng.randint(1, 1000)
@@ -70,8 +71,9 @@ def worker(account_ids, start_at, stop_at, results) -> None:
             done += 1
         except InsufficientFunds:
             refused += 1
+    cpu = time.process_time() - cpu_start
     connections.close_all()
-    results.put((done, refused))
+    results.put((done, refused, cpu))
 
 
 def run(account_ids: list[int], concurrency: int, seconds: float) -> float:
@@ -89,9 +91,17 @@ def run(account_ids: list[int], concurrency: int, seconds: float) -> float:
     totals = [results.get() for _ in procs]
     for proc in procs:
         proc.join()
-    done = sum(d for d, _ in totals)
+    done = sum(d for d, _, _ in totals)
+    refused = sum(r for _, r, _ in totals)
+    cpu_us = sum(c for _, _, c in totals) / max(done, 1) * 1e6
     rate = done / seconds
-    print(f"concurrency {concurrency}: {done} postings in {seconds:.1f} s = {rate:,.0f}/s")
+    # The machine may be shared: the load average and the client CPU per posting say how much
+    # of it this run really had.
+    print(
+        f"concurrency {concurrency}: {done} postings in {seconds:.1f} s = {rate:,.0f}/s "
+        f"({refused} refused; client CPU {cpu_us:,.0f} us/posting; "
+        f"load average {os.getloadavg()[0]:.1f})"
+    )
     return rate
 
 
