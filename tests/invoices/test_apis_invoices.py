@@ -1,0 +1,251 @@
+"""Greenfield invoice API: shapes (validated against the Greenfield schemas), filters, updates, errors and permissions."""
+import pytest
+
+from flashpay.accounts.models import StoreRole
+from flashpay.events.models import Event
+from invoices.models import Invoice, InvoiceEvent, InvoicePaymentPrompt, WatchedAddress
+from lightning.models import LightningInvoice
+from tests.factories import StoreFactory, UserFactory, add_member, create_api_key, token_header
+from tests.invoices.greenfield_schema import validate
+
+pytestmark = pytest.mark.django_db
+
+
+def _url(store, suffix=""):
+    return f"/api/v1/stores/{store.pk}/invoices{suffix}"
+
+
+def _create(api_client, store, headers, body=None, expect=200):
+    response = api_client.post(_url(store), body if body is not None else {"amount": "10", "currency": "USD"}, format="json", **headers)
+    assert response.status_code == expect, response.content
+    return response.json()
+
+
+def _counts():
+    return (
+        Invoice.objects.count(), InvoicePaymentPrompt.objects.count(), InvoiceEvent.objects.count(),
+        Event.objects.filter(aggregate_type="invoice").count(), WatchedAddress.objects.count(),
+        LightningInvoice.objects.count(),
+    )
+
+
+def test_create_get_and_payment_methods_match_the_greenfield_schemas(api_client, shop):
+    store, headers = shop
+    created = _create(api_client, store, headers, {
+        "amount": "12.5", "currency": "usd",
+        "metadata": {"orderId": "42", "buyerEmail": "b@example.com", "posData": {"cart": [1, 2]}},
+        "checkout": {"redirectURL": "https://shop.example/thanks/{OrderId}?i={InvoiceId}", "expirationMinutes": 30,
+                     "defaultLanguage": "fr", "defaultPaymentMethod": "BTC-LN"},
+        "receipt": {"enabled": False},
+        "additionalSearchTerms": ["blue mug"],
+    })
+    validate(created, "InvoiceData")
+    assert created["currency"] == "USD"
+    assert created["amount"] == "12.50"
+    assert created["expirationTime"] - created["createdTime"] == 30 * 60
+    assert created["checkout"]["defaultPaymentMethod"] == "BTC-LN"
+    assert created["receipt"]["enabled"] is False
+    assert created["checkoutLink"].endswith(f"/i/{created['id']}")
+    assert created["availableStatusesForManualMarking"] == ["Settled", "Invalid"]
+
+    fetched = api_client.get(_url(store, f"/{created['id']}?includePaymentMethods=true"), **headers)
+    assert fetched.status_code == 200
+    validate([fetched.json()], "InvoiceDataList")
+
+    methods = api_client.get(f"/api/v1/invoices/{created['id']}/payment-methods", **headers).json()
+    for method in methods:
+        validate(method, "InvoicePaymentMethodDataModel")
+    assert [m["paymentMethodId"] for m in methods] == ["BTC-CHAIN", "BTC-LN"]
+    assert methods[0]["rate"] == "50000"
+    assert methods[0]["amount"] == "0.00025000"
+
+
+def test_list_filters(api_client, shop):
+    store, headers = shop
+    a = _create(api_client, store, headers, {"amount": "1", "metadata": {"orderId": "A"}, "additionalSearchTerms": ["red"]})
+    b = _create(api_client, store, headers, {"amount": "2", "metadata": {"orderId": "B", "buyerEmail": "Zed@Example.com"}})
+    api_client.post(f"/api/v1/invoices/{b['id']}/status", {"status": "Invalid"}, format="json", **headers)
+
+    def ids(query=""):
+        response = api_client.get(_url(store, query), **headers)
+        assert response.status_code == 200, response.content
+        validate(response.json(), "InvoiceDataList")
+        return [i["id"] for i in response.json()]
+
+    assert ids() == [b["id"], a["id"]]  # newest first
+    assert ids("?orderId=A") == [a["id"]]
+    assert ids("?orderId=A&orderId=B") == [b["id"], a["id"]]
+    assert ids("?status=Invalid") == [b["id"]]
+    assert ids("?textSearch=zed@example") == [b["id"]]
+    assert ids("?textSearch=red") == [a["id"]]
+    assert ids("?skip=1&take=1") == [a["id"]]
+    assert ids(f"?startDate={b['createdTime'] + 10}") == []
+    assert ids(f"?endDate={a['createdTime'] + 10}") == [b["id"], a["id"]]
+    assert api_client.get(_url(store, "?status=Paid"), **headers).status_code == 400
+    assert api_client.get(_url(store, "?take=-1"), **headers).status_code == 400
+
+
+def test_update_metadata_archive_unarchive(api_client, shop):
+    store, headers = shop
+    invoice = _create(api_client, store, headers, {"amount": "1", "metadata": {"orderId": "old"}})
+    url = f"/api/v1/invoices/{invoice['id']}"
+
+    updated = api_client.put(url, {"metadata": {"orderId": "new", "note": "x"}}, format="json", **headers)
+    assert updated.status_code == 200
+    assert updated.json()["metadata"] == {"orderId": "new", "note": "x"}
+    assert [i["id"] for i in api_client.get(_url(store, "?orderId=new"), **headers).json()] == [invoice["id"]]
+
+    assert api_client.delete(url, **headers).status_code == 200
+    assert api_client.get(_url(store), **headers).json() == []
+    assert api_client.get(url, **headers).json()["archived"] is True
+
+    restored = api_client.post(f"{url}/unarchive", **headers)
+    assert restored.status_code == 200 and restored.json()["archived"] is False
+    assert len(api_client.get(_url(store), **headers).json()) == 1
+
+
+def test_mark_status_through_the_api(api_client, shop):
+    store, headers = shop
+    invoice = _create(api_client, store, headers)
+    response = api_client.post(_url(store, f"/{invoice['id']}/status"), {"status": "Settled"}, format="json", **headers)
+    assert response.status_code == 200
+    assert (response.json()["status"], response.json()["additionalStatus"]) == ("Settled", "Marked")
+    assert response.json()["availableStatusesForManualMarking"] == ["Invalid"]
+    again = api_client.post(_url(store, f"/{invoice['id']}/status"), {"status": "Settled"}, format="json", **headers)
+    assert again.status_code == 422
+    bad = api_client.post(_url(store, f"/{invoice['id']}/status"), {"status": "Expired"}, format="json", **headers)
+    assert bad.status_code == 400 and bad.json()[0]["path"] == "status"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "path_or_code"),
+    [
+        ({"amount": "-1", "currency": "USD"}, 400, "amount"),
+        ({"amount": "abc", "currency": "USD"}, 400, "amount"),
+        ({"amount": "0", "currency": "USD"}, 400, "amount"),
+        ({"amount": "10", "currency": "US$"}, 400, "currency"),
+        ({"amount": "10", "currency": "XYZ"}, 422, "rate-unavailable"),
+        ({"amount": "10", "metadata": "not an object"}, 400, "metadata"),
+        ({"amount": "10", "metadata": [1, 2]}, 400, "metadata"),
+        ({"amount": "10", "checkout": {"paymentMethods": ["DOGE"]}}, 400, "checkout.paymentMethods[0]"),
+        ({"amount": "10", "checkout": {"defaultPaymentMethod": "DOGE"}}, 400, "checkout.defaultPaymentMethod"),
+        ({"amount": "10", "checkout": {"speedPolicy": "Warp"}}, 400, "checkout.speedPolicy"),
+        ({"amount": "10", "checkout": {"paymentTolerance": 101}}, 400, "checkout.paymentTolerance"),
+        ({"amount": "10", "checkout": {"expirationMinutes": 0}}, 400, "checkout.expirationMinutes"),
+        ({"amount": "10", "checkout": {"redirectURL": "not a url"}}, 400, "checkout.redirectURL"),
+    ],
+)
+def test_bad_requests_are_clear_4xx_and_write_nothing(api_client, shop, body, status, path_or_code):
+    store, headers = shop
+    before = _counts()
+    response = api_client.post(_url(store), body, format="json", **headers)
+    assert response.status_code == status, response.content
+    if status == 400:
+        assert path_or_code in [e["path"] for e in response.json()]
+    else:
+        assert response.json()["code"] == path_or_code
+        assert "BTC_XYZ" in response.json()["message"]
+    assert _counts() == before
+
+
+def test_malformed_json_is_400(api_client, shop):
+    store, headers = shop
+    response = api_client.post(_url(store), data="{not json", content_type="application/json", **headers)
+    assert response.status_code == 400
+    assert Invoice.objects.count() == 0
+
+
+def test_store_without_payment_methods_is_refused(api_client, merchant, nodes):
+    _owner, store, secret = merchant
+    response = api_client.post(_url(store), {"amount": "10"}, format="json", **token_header(secret))
+    assert response.status_code == 400
+    assert response.json()[0]["path"] == "checkout.paymentMethods"
+
+
+def test_disabled_method_cannot_be_requested(api_client, shop):
+    store, headers = shop
+    api_client.put(f"/api/v1/stores/{store.pk}/payment-methods/BTC-LN", {"enabled": False}, format="json", **headers)
+    response = api_client.post(_url(store), {"amount": "10", "checkout": {"paymentMethods": ["BTC-LN"]}}, format="json", **headers)
+    assert response.status_code == 400
+    only_chain = _create(api_client, store, headers)
+    methods = api_client.get(f"/api/v1/invoices/{only_chain['id']}/payment-methods", **headers).json()
+    assert [m["paymentMethodId"] for m in methods] == ["BTC-CHAIN"]
+
+
+def test_idempotent_create(api_client, shop):
+    store, headers = shop
+    first = api_client.post(_url(store), {"amount": "3"}, format="json", HTTP_IDEMPOTENCY_KEY="k-1", **headers)
+    second = api_client.post(_url(store), {"amount": "3"}, format="json", HTTP_IDEMPOTENCY_KEY="k-1", **headers)
+    assert first.json()["id"] == second.json()["id"]
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert Invoice.objects.count() == 1
+
+
+def test_another_stores_invoice_is_refused(api_client, shop):
+    store, headers = shop
+    invoice = _create(api_client, store, headers)
+    stranger = UserFactory()
+    other = StoreFactory(owner=stranger)
+    _key, secret = create_api_key(user=stranger)
+    theirs = token_header(secret)
+
+    # through their own store's path: not found there
+    assert api_client.get(f"/api/v1/stores/{other.pk}/invoices/{invoice['id']}", **theirs).status_code == 404
+    # through the flat path: no permission on the invoice's store
+    assert api_client.get(f"/api/v1/invoices/{invoice['id']}", **theirs).status_code == 403
+    assert api_client.put(f"/api/v1/invoices/{invoice['id']}", {"metadata": {}}, format="json", **theirs).status_code == 403
+    assert api_client.post(f"/api/v1/invoices/{invoice['id']}/status", {"status": "Invalid"}, format="json", **theirs).status_code == 403
+    assert api_client.delete(f"/api/v1/invoices/{invoice['id']}", **theirs).status_code == 403
+    # through our store's path with their key
+    assert api_client.get(_url(store, f"/{invoice['id']}"), **theirs).status_code == 403
+    assert Invoice.objects.get().status == "New" and not Invoice.objects.get().archived
+    # unknown invoice
+    assert api_client.get("/api/v1/invoices/nope", **headers).status_code == 404
+
+
+PERMISSION_CASES = {
+    # permission -> (create, list, get, update, mark, archive)
+    "btcpay.store.canviewinvoices": (403, 200, 200, 403, 403, 403),
+    "btcpay.store.cancreateinvoice": (200, 403, 403, 403, 403, 403),
+    "btcpay.store.canmodifyinvoices": (200, 200, 200, 200, 200, 200),
+    "btcpay.store.canviewstoresettings": (403, 200, 200, 403, 403, 403),
+    "btcpay.store.canmodifystoresettings": (200, 200, 200, 200, 200, 200),
+    "btcpay.store.canviewpaymentrequests": (403, 403, 403, 403, 403, 403),
+}
+
+
+@pytest.mark.parametrize("permission", list(PERMISSION_CASES))
+def test_permission_matrix(api_client, shop, permission):
+    store, owner_headers = shop
+    invoice = _create(api_client, store, owner_headers)
+    owner = store.memberships.get().user
+    _key, secret = create_api_key(user=owner, permissions=[f"{permission}:{store.pk}"])
+    headers = token_header(secret)
+    flat = f"/api/v1/invoices/{invoice['id']}"
+    got = (
+        api_client.post(_url(store), {"amount": "1"}, format="json", **headers).status_code,
+        api_client.get(_url(store), **headers).status_code,
+        api_client.get(flat, **headers).status_code,
+        api_client.put(flat, {"metadata": {"a": 1}}, format="json", **headers).status_code,
+        api_client.post(f"{flat}/status", {"status": "Invalid"}, format="json", **headers).status_code,
+        api_client.delete(flat, **headers).status_code,
+    )
+    assert got == PERMISSION_CASES[permission]
+
+
+@pytest.mark.parametrize("role", [StoreRole.MANAGER, StoreRole.EMPLOYEE, StoreRole.GUEST])
+def test_every_store_role_may_work_with_invoices(api_client, shop, role):
+    store, _ = shop
+    member = UserFactory()
+    add_member(store=store, user=member, role=role)
+    _key, secret = create_api_key(user=member)
+    headers = token_header(secret)
+    invoice = _create(api_client, store, headers)
+    assert api_client.get(f"/api/v1/invoices/{invoice['id']}", **headers).status_code == 200
+
+
+def test_anonymous_is_401(api_client, shop):
+    store, _ = shop
+    assert api_client.get(_url(store)).status_code == 401
+    assert api_client.post(_url(store), {"amount": "1"}, format="json").status_code == 401
+    assert Invoice.objects.count() == 0
