@@ -67,6 +67,7 @@ RPC_INVALID_PARAMETER = -8
 RPC_WALLET_NOT_FOUND = -18
 RPC_WALLET_NOT_SPECIFIED = -19
 RPC_DESERIALIZATION_ERROR = -22
+RPC_VERIFY_ERROR = -25
 RPC_VERIFY_REJECTED = -26
 RPC_VERIFY_ALREADY_IN_CHAIN = -27
 RPC_WALLET_ALREADY_LOADED = -35
@@ -833,10 +834,24 @@ class BitcoindSimulator:
             raise RPCError(RPC_VERIFY_ALREADY_IN_CHAIN, "Transaction already in block chain")
         if txid in self.mempool:
             return txid
+        conflicts: set[str] = set()
         for i in tx.vin:
             outpoint = (i.txid.hex(), i.vout)
-            if outpoint in self.spent_by or (outpoint[0] in self.txs and outpoint not in self.utxos):
-                raise RPCError(RPC_VERIFY_REJECTED, "bad-txns-inputs-missingorspent")
+            spender = self.spent_by.get(outpoint)
+            if spender is not None and spender in self.mempool:
+                conflicts.add(spender)
+            elif spender is not None or (outpoint[0] in self.txs and outpoint not in self.utxos):
+                raise RPCError(RPC_VERIFY_ERROR, "bad-txns-inputs-missingorspent")
+        if conflicts:
+            # Replace-by-fee, as bitcoind 28+ does by default (full RBF, no BIP125 signal needed):
+            # the replacement must pay more fee than what it evicts, when the fees can be known.
+            new_fee = self._fee(tx)
+            old_fees = [self._fee_of(c) for c in conflicts]
+            if new_fee is not None and None not in old_fees and new_fee <= sum(old_fees):
+                raise RPCError(RPC_VERIFY_REJECTED, f"insufficient fee, rejecting replacement {txid}")
+            for conflict in conflicts:
+                for gone in self._drop_tx(conflict):
+                    self.conflicted[gone] = len(self.active) - 1
         # Inputs the simulator has never heard of are accepted: a test may pay from thin air.
         self.txs.pop(txid, None)
         self.conflicted.pop(txid, None)
@@ -846,6 +861,19 @@ class BitcoindSimulator:
         self._publish_tx(txid)
         self._save()
         return txid
+
+    def _fee(self, tx: Transaction) -> int | None:
+        total_in = 0
+        for i in tx.vin:
+            funding = self.txs.get(i.txid.hex())
+            if funding is None or i.vout >= len(funding["vout"]):
+                return None
+            total_in += funding["vout"][i.vout][0]
+        return total_in - sum(o.value for o in tx.vout)
+
+    def _fee_of(self, txid: str) -> int | None:
+        t = self.txs[txid]
+        return self._fee(t.get("tx") or Transaction.parse(bytes.fromhex(t["hex"])))
 
     def rpc_generatetoaddress(self, nblocks, address, maxtries=1000000):
         if isinstance(nblocks, bool) or not isinstance(nblocks, int) or nblocks < 0:

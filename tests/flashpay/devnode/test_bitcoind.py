@@ -11,8 +11,8 @@ from embit.descriptor import Descriptor
 from embit.finalizer import finalize_psbt
 from embit.networks import NETWORKS
 from embit.psbt import PSBT
-from embit.script import p2pkh
-from embit.transaction import Transaction
+from embit.script import Script, address_to_scriptpubkey, p2pkh
+from embit.transaction import Transaction, TransactionInput, TransactionOutput
 
 from flashpay.devnode.bitcoind import BitcoindSimulator
 from flashpay.devnode.chain import merkle_root, sha256d
@@ -166,12 +166,12 @@ def test_sendrawtransaction_accepts_rejects_and_is_idempotent(bitcoind_miner):
         bitcoind_miner.call("sendrawtransaction", raw)
     assert info.value.rpc_code == -27
 
-    # a different transaction spending the same input is a double spend
+    # a different transaction spending the same, now confirmed, input is a double spend
     tx = Transaction.parse(bytes.fromhex(raw))
     tx.vout[0].value -= 1000
     with pytest.raises(NodeRPCError) as info:
         bitcoind_miner.send_raw_transaction(tx.serialize().hex())
-    assert (info.value.rpc_code, info.value.rpc_message) == (-26, "bad-txns-inputs-missingorspent")
+    assert (info.value.rpc_code, info.value.rpc_message) == (-25, "bad-txns-inputs-missingorspent")
     with pytest.raises(NodeRPCError) as info:
         bitcoind_miner.send_raw_transaction("00ff")
     assert info.value.rpc_code == -22
@@ -250,6 +250,32 @@ def test_dropped_transaction_is_reported_as_conflicted(bitcoind_client, bitcoind
     # rebroadcast: accepted again, no longer conflicted
     bitcoind_client.send_raw_transaction(bitcoind_client.get_transaction(txid)["hex"])
     assert bitcoind_client.get_transaction(txid)["confirmations"] == 0
+
+
+def _spend(outpoint_txid: str, vout: int, pays: list[tuple[str, int]]) -> str:
+    """A raw transaction spending one outpoint (the devnode does not check scripts)."""
+    outputs = [TransactionOutput(value, Script(address_to_scriptpubkey(address).data)) for address, value in pays]
+    return Transaction(vin=[TransactionInput(bytes.fromhex(outpoint_txid), vout)], vout=outputs).serialize().hex()
+
+
+def test_replace_by_fee_evicts_the_conflict_when_it_pays_more(bitcoind_client, bitcoind_miner):
+    addresses = _watch(bitcoind_client)
+    start = bitcoind_client.get_best_block_hash()
+    elsewhere = bitcoind_miner.get_new_address()
+    # a coin of the hot wallet: 50 BTC coinbase of block 1
+    coinbase = bitcoind_miner.get_block(bitcoind_miner.get_block_hash(1))["tx"][0]
+
+    first = bitcoind_miner.send_raw_transaction(_spend(coinbase, 0, [(addresses[0], 49_000_000_00)]))
+    with pytest.raises(NodeRPCError) as info:  # pays less fee than the original: refused
+        bitcoind_miner.send_raw_transaction(_spend(coinbase, 0, [(elsewhere, 49_500_000_00)]))
+    assert (info.value.rpc_code, info.value.rpc_message.startswith("insufficient fee")) == (-26, True)
+
+    second = bitcoind_miner.send_raw_transaction(_spend(coinbase, 0, [(elsewhere, 48_000_000_00)]))
+
+    mempool = bitcoind_miner.call("getrawmempool")
+    assert second in mempool and first not in mempool
+    listed = bitcoind_client.list_since_block(start)
+    assert [(t.txid, t.confirmations) for t in listed.transactions] == [(first, -1)]
 
 
 def test_invalidateblock_drops_spends_of_reorged_coinbases(bitcoind_miner):

@@ -158,6 +158,30 @@ def test_unconfirmed_payment_double_spent_away_is_removed(bitcoind_client, bitco
     assert Event.objects.filter(type="onchain.payment.removed").count() == 1
 
 
+def test_payment_replaced_by_fee_paying_elsewhere_is_removed(bitcoind_client, bitcoind_miner, store_wallet):
+    from embit.script import Script, address_to_scriptpubkey
+    from embit.transaction import Transaction, TransactionInput, TransactionOutput
+
+    watched = onchain_watch_address(client=bitcoind_client, descriptor=store_wallet)
+    coin = bitcoind_miner.get_block(bitcoind_miner.get_block_hash(1))["tx"][0]  # a mature 50 BTC coinbase
+
+    def spend(address, sats):
+        out = TransactionOutput(sats, Script(address_to_scriptpubkey(address).data))
+        return Transaction(vin=[TransactionInput(bytes.fromhex(coin), 0)], vout=[out]).serialize().hex()
+
+    paid = bitcoind_client.send_raw_transaction(spend(watched.address, 4_900_000_000))
+    onchain_sync_once(client=bitcoind_client)
+    assert OnchainPayment.objects.get(txid=paid).status == "seen"
+
+    # the payer double-spends the same coin to himself with a higher fee
+    bitcoind_client.send_raw_transaction(spend(bitcoind_miner.get_new_address(), 4_800_000_000))
+    result = onchain_sync_once(client=bitcoind_client)
+
+    payment = OnchainPayment.objects.get()
+    assert (payment.txid, payment.status) == (paid, "removed")
+    assert result.removed == [payment.pk]
+
+
 def test_sync_killed_midway_then_resumed_records_everything_exactly_once(
     bitcoind_client, bitcoind_miner, store_wallet, monkeypatch
 ):
