@@ -86,8 +86,8 @@ def test_external_payment_is_streamed_at_once(lnd_backend, lnd_external):
     thread.start()
     time.sleep(0.3)  # the subscription is in place
 
-    paid_at = time.monotonic()
     lnd_external.pay(invoice.bolt11, fee_limit_msat=0, timeout=5)
+    paid_at = time.monotonic()
     deadline = time.monotonic() + 5
     while not received and time.monotonic() < deadline:
         time.sleep(0.01)
