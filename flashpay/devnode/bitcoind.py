@@ -14,7 +14,8 @@ error reply to a single request (404 for an unknown method), 200 for batches, ``
 endpoints, and bitcoind's numeric error codes (src/rpc/protocol.h).
 
 Blocks, transactions and hashes are real serializations (sha256d txids, mined headers meeting
-regtest's target); scripts and signatures are not validated on ``sendrawtransaction``. The one
+regtest's target); scripts and signatures are not validated on ``sendrawtransaction``, which
+replaces conflicting mempool transactions that pay less fee (full RBF, as bitcoind 28+). The one
 wallet that holds private keys is ``devnode`` (created at start): mining rewards and
 ``sendtoaddress`` come from it, signed for real (BIP143). With ``zmq_port`` it also publishes bitcoind's
 ZMQ ``hashblock`` and ``rawtx`` notifications. A devnode-only RPC, ``dropmempooltx``,
@@ -889,10 +890,23 @@ class BitcoindSimulator:
         if self._in_active(block):
             while len(self.active) > block["height"]:
                 self._disconnect_tip()
+            self._drop_immature_spends()
             self._publish_tip()
         self.invalid.add(blockhash)
         self._save()
         return None
+
+    def _drop_immature_spends(self) -> None:
+        """After a reorg, a mempool spend of a coinbase that is no longer 100 deep goes (removeForReorg)."""
+        for txid in list(self.mempool):
+            if txid not in self.mempool:
+                continue  # already dropped as a descendant
+            for funding_txid, _vout in self.txs[txid]["vin"]:
+                funding = self.txs.get(funding_txid)
+                height = self.tx_height.get(funding_txid)
+                if funding is not None and funding["coinbase"] and height is not None and len(self.active) - height < chain.COINBASE_MATURITY:
+                    self._drop_tx(txid)
+                    break
 
     def rpc_reconsiderblock(self, blockhash):
         """Re-connect an invalidated branch if it is longer than the active chain (most work)."""

@@ -409,3 +409,15 @@ def test_fast_range_derivation_matches_full_derivation(template):
     desc = Descriptor.from_string(template.format(x=ACCOUNT.to_public().to_base58(), y=other.to_public().to_base58()))
 
     assert _derive_scripts(desc, 5, 9) == [(desc.derive(i).script_pubkey().data.hex(), i) for i in range(5, 10)]
+
+
+def test_reorg_drops_mempool_spends_of_coinbases_no_longer_mature(bitcoind_miner):
+    address = bitcoind_miner.get_new_address()
+    bitcoind_miner.generate_to_address(1, address)  # 102 blocks: coinbases of blocks 1 and 2 spendable
+    txid = bitcoind_miner.send_to_address(address, Decimal("99"))  # needs both
+
+    bitcoind_miner.invalidate_block(bitcoind_miner.get_block_hash(102))
+    assert txid in bitcoind_miner.call("getrawmempool")  # block 2's coinbase is still 100 deep for the next block
+
+    bitcoind_miner.invalidate_block(bitcoind_miner.get_block_hash(101))
+    assert txid not in bitcoind_miner.call("getrawmempool")
