@@ -203,6 +203,12 @@ class BitcoindSimulator:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def block_count(self) -> int:
+        """Height of the tip (bitcoind's getblockcount), for callers in the same process."""
+        with self._lock:
+            return len(self.active) - 1
+
     def start(self) -> BitcoindSimulator:
         if self._server is not None:
             return self

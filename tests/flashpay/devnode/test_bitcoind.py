@@ -371,6 +371,7 @@ def test_auto_mining(tmp_path):
         while client.get_block_count() < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert client.get_block_count() >= 3
+        assert node.block_count >= 3  # the same chain, read in-process
     finally:
         node.stop()
 
