@@ -282,3 +282,19 @@ def card_get_for_holder(*, user, public_id: str) -> Card:
 
 def settlement_batch_payments(*, batch: SettlementBatch) -> QuerySet[CardPayment]:
     return batch.payments.select_related("card").order_by("pk")
+
+
+def app_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def app_token_get_by_secret(*, token: str):
+    """The live app token for this secret (looked up by its hash: an index probe, and the hash
+    comparison inside the database leaks nothing useful about the secret)."""
+    from cards.models import AppToken
+
+    return (
+        AppToken.objects.select_related("user")
+        .filter(token_hash=app_token_hash(token), revoked_at__isnull=True)
+        .first()
+    )

@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/v1/health", apis.HealthApi.as_view(), name="health"),
     path("", include("flashpay.accounts.urls")),
     path("cards/", include("cards.urls")),
+    path("api/app/v1/", include("cards.app_urls")),
     path("", include("invoices.urls")),
     path("", include("invoices.webhooks.urls")),
 ]

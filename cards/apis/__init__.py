@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -29,9 +30,15 @@ class CardProgramApi(APIView):
     permission_classes = [AllowAny]
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "BoltCardProgramRequest"
+
         UID = serializers.CharField(max_length=32)
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "BoltCardProgramResponse"
+
         protocol_name = serializers.CharField()
         protocol_version = serializers.IntegerField()
         card_name = serializers.CharField()
@@ -42,6 +49,7 @@ class CardProgramApi(APIView):
         k3 = serializers.CharField()
         k4 = serializers.CharField()
 
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer}, auth=[])
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -67,10 +75,16 @@ class CardWipeApi(APIView):
     permission_classes = [AllowAny]
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "BoltCardWipeRequest"
+
         LNURLW = serializers.CharField(max_length=2000, required=False)
         UID = serializers.CharField(max_length=32, required=False)
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "BoltCardWipeResponse"
+
         action = serializers.CharField()
         version = serializers.IntegerField()
         k0 = serializers.CharField()
@@ -80,6 +94,7 @@ class CardWipeApi(APIView):
         k4 = serializers.CharField()
         uid = serializers.CharField()
 
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer}, auth=[])
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -40,6 +40,9 @@ class CardTapApi(APIView):
     permission_classes = [AllowAny]
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "LnurlWithdrawRequest"
+
         tag = serializers.CharField()
         callback = serializers.CharField()
         k1 = serializers.CharField()
@@ -77,6 +80,9 @@ class CardTapCallbackApi(APIView):
     permission_classes = [AllowAny]
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "LnurlStatus"
+
         status = serializers.CharField()
 
     @extend_schema(responses={200: OutputSerializer, 400: _ERROR, 429: _ERROR}, auth=[])

@@ -1,0 +1,227 @@
+"""The Flash app API for cardholders (/api/app/v1/): cards, balances, history, limits, top-ups.
+
+Authentication: ``Authorization: Bearer <app token>`` (cards.authentication), obtained with a
+username and password at ``auth/token``. Every card endpoint only sees the caller's own cards;
+another holder's card is a 404, like an unknown one.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cards import selectors, services
+from cards.apis.tap import client_ip
+from cards.authentication import AppTokenAuthentication
+from cards.services import app as app_services
+from cards.services.payments import RateLimited
+from cards.services.ratelimit import ratelimit_hit
+from cards.services.topups import card_topup_create
+
+
+class AppApi(APIView):
+    authentication_classes = [AppTokenAuthentication]
+    permission_classes = [IsAuthenticated]
+
+
+class CardOutputSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "FlashAppCard"
+
+    id = serializers.CharField(source="card.public_id")
+    name = serializers.CharField(source="card.name")
+    status = serializers.CharField(source="card.status")
+    per_transaction_limit_msat = serializers.IntegerField(source="card.per_transaction_limit_msat")
+    daily_limit_msat = serializers.IntegerField(source="card.daily_limit_msat")
+    spent_today_msat = serializers.IntegerField()
+    balance_msat = serializers.IntegerField()
+    available_msat = serializers.IntegerField()
+    pending_msat = serializers.IntegerField()
+    activated_at = serializers.DateTimeField(source="card.activated_at", allow_null=True)
+
+
+def card_view(card) -> dict:
+    balance = selectors.card_balance(card=card)
+    return {
+        "card": card,
+        "spent_today_msat": selectors.card_spent_today_msat(card=card),
+        "balance_msat": balance.posted.value,
+        "available_msat": balance.available.value,
+        "pending_msat": balance.pending_debit.value,
+    }
+
+
+class AppTokenApi(APIView):
+    """POST {username, password} -> a new app token (shown once)."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "FlashAppLogin"
+
+        username = serializers.CharField(max_length=254)
+        password = serializers.CharField(max_length=256, trim_whitespace=False)
+        label = serializers.CharField(max_length=100, required=False, default="")
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "FlashAppToken"
+
+        token = serializers.CharField()
+        token_type = serializers.CharField()
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer}, auth=[])
+    def post(self, request):
+        ip = client_ip(request)
+        if ip and not ratelimit_hit(key=f"app-login:{ip}", limit=settings.CARD_RATE_LIMIT_PER_CARD):
+            raise RateLimited("too many login attempts, try again in a minute")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        issued = app_services.app_token_issue(**data.validated_data)
+        response = Response(
+            self.OutputSerializer({"token": issued.token, "token_type": "Bearer"}).data,
+            status=status.HTTP_201_CREATED,
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class MyCardsApi(AppApi):
+    """GET: my cards with balances."""
+
+    @extend_schema(responses={200: CardOutputSerializer(many=True)})
+    def get(self, request):
+        cards = selectors.card_list_for_holder(user=request.user)
+        return Response(CardOutputSerializer([card_view(card) for card in cards], many=True).data)
+
+
+class CardLinkApi(AppApi):
+    """POST {activation_code}: link the card printed with this code to me."""
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "FlashAppCardLink"
+
+        activation_code = serializers.CharField(max_length=64)
+
+    @extend_schema(request=InputSerializer, responses={200: CardOutputSerializer})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        card = services.card_claim(activation_code=data.validated_data["activation_code"], user=request.user)
+        return Response(CardOutputSerializer(card_view(card)).data)
+
+
+class CardDetailApi(AppApi):
+    @extend_schema(responses={200: CardOutputSerializer})
+    def get(self, request, card_id: str):
+        card = selectors.card_get_for_holder(user=request.user, public_id=card_id)
+        return Response(CardOutputSerializer(card_view(card)).data)
+
+
+class HistoryPagination(PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class CardHistoryApi(AppApi):
+    """GET: the card's taps, top-ups, refunds and rewards, newest first (paginated)."""
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "FlashAppHistoryItem"
+
+        kind = serializers.CharField()
+        amount_msat = serializers.IntegerField()
+        status = serializers.CharField()
+        description = serializers.CharField()
+        merchant_name = serializers.CharField()
+        created_at = serializers.DateTimeField()
+        reference = serializers.CharField()
+
+    @extend_schema(
+        responses={200: OutputSerializer(many=True)},
+        parameters=[
+            OpenApiParameter("page", int, required=False),
+            OpenApiParameter("page_size", int, required=False),
+        ],
+    )
+    def get(self, request, card_id: str):
+        card = selectors.card_get_for_holder(user=request.user, public_id=card_id)
+        paginator = HistoryPagination()
+        page = paginator.paginate_queryset(selectors.card_history(card=card), request, view=self)
+        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+
+
+class CardFreezeApi(AppApi):
+    @extend_schema(request=None, responses={200: CardOutputSerializer})
+    def post(self, request, card_id: str):
+        card = selectors.card_get_for_holder(user=request.user, public_id=card_id)
+        card = services.card_freeze(card=card, actor=request.user, reason="frozen by the holder in the app")
+        return Response(CardOutputSerializer(card_view(card)).data)
+
+
+class CardUnfreezeApi(AppApi):
+    @extend_schema(request=None, responses={200: CardOutputSerializer})
+    def post(self, request, card_id: str):
+        card = selectors.card_get_for_holder(user=request.user, public_id=card_id)
+        card = services.card_unfreeze(card=card, actor=request.user, reason="unfrozen by the holder in the app")
+        return Response(CardOutputSerializer(card_view(card)).data)
+
+
+class CardLimitsApi(AppApi):
+    """PUT {per_transaction_limit_msat, daily_limit_msat}, within the program maximums."""
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "FlashAppCardLimits"
+
+        per_transaction_limit_msat = serializers.IntegerField(min_value=0)
+        daily_limit_msat = serializers.IntegerField(min_value=0)
+
+    @extend_schema(request=InputSerializer, responses={200: CardOutputSerializer})
+    def put(self, request, card_id: str):
+        card = selectors.card_get_for_holder(user=request.user, public_id=card_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        card = app_services.card_limits_set_by_holder(card=card, user=request.user, **data.validated_data)
+        return Response(CardOutputSerializer(card_view(card)).data)
+
+
+class CardTopUpApi(AppApi):
+    """POST {amount_msat?}: a Lightning invoice that credits the card once paid."""
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "FlashAppTopUpRequest"
+
+        amount_msat = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "FlashAppTopUp"
+
+        id = serializers.CharField(source="public_id")
+        status = serializers.CharField()
+        amount_msat = serializers.IntegerField(allow_null=True)
+        bolt11 = serializers.CharField()
+        payment_hash = serializers.CharField()
+        expires_at = serializers.DateTimeField()
+        # No hosted checkout page exists for top-ups yet: always null until one does.
+        checkout_link = serializers.CharField(allow_null=True, default=None)
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
+    def post(self, request, card_id: str):
+        card = selectors.card_get_for_holder(user=request.user, public_id=card_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        topup = card_topup_create(card=card, amount_msat=data.validated_data["amount_msat"])
+        return Response(self.OutputSerializer(topup).data, status=status.HTTP_201_CREATED)
