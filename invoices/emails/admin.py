@@ -25,11 +25,11 @@ class EmailRuleAdmin(admin.ModelAdmin):
 
 @admin.register(EmailMessage)
 class EmailMessageAdmin(admin.ModelAdmin):
-    list_display = ("id", "rule", "subject", "state", "attempts", "sent_at", "created_at")
+    list_display = ("id", "store", "rule", "subject", "state", "attempts", "sent_at", "created_at")
     list_filter = ("state",)
-    search_fields = ("=rule__store__id", "subject", "buyer_email")
+    search_fields = ("=store__id", "subject", "buyer_email")
     readonly_fields = (
-        "rule", "event", "recipients", "buyer_email", "subject", "body", "state", "attempts",
+        "store", "rule", "event", "recipients", "buyer_email", "subject", "body", "state", "attempts",
         "next_attempt_at", "last_error", "sent_at", "created_at",
     )
 

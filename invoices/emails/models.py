@@ -1,6 +1,6 @@
 """Store e-mail rules (trigger, recipients, templates) and the messages they produced, one per rule and event."""
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
+from django.core.validators import MaxValueValidator, MinValueValidator, validate_email
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -55,8 +55,31 @@ class EmailRule(models.Model):
         return f"{self.trigger} e-mail of {self.store_id}: {self.subject}"
 
 
+class StoreEmailSettings(models.Model):
+    """A store's own SMTP server (Greenfield ``EmailSettings``); without it, FlashPay's server sends.
+
+    The password is stored encrypted (invoices.webhooks.sealing) and never shown again.
+    """
+
+    store = models.OneToOneField("accounts.Store", on_delete=models.CASCADE, related_name="email_settings")
+    from_email = models.CharField(max_length=254, validators=[validate_email])
+    server = models.CharField(max_length=253)
+    port = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(65535)])
+    login = models.CharField(max_length=254, blank=True, default="")
+    password_sealed = models.BinaryField(null=True, blank=True, editable=False)
+    disable_certificate_check = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "store e-mail settings"
+
+    def __str__(self) -> str:
+        return f"SMTP {self.server}:{self.port} of {self.store_id}"
+
+
 class EmailMessage(models.Model):
-    """The e-mail a rule made for one event (rendered once, so a retry sends the same text)."""
+    """An e-mail to send: made by a rule for one event (rendered once, so a retry sends the same
+    text), or asked for through the API (then without rule and event)."""
 
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -64,8 +87,11 @@ class EmailMessage(models.Model):
         FAILED = "failed", "Failed (gave up)"
         SKIPPED = "skipped", "Skipped (no recipient)"
 
-    rule = models.ForeignKey(EmailRule, on_delete=models.CASCADE, related_name="messages")
-    event = models.ForeignKey("events.Event", on_delete=models.PROTECT, related_name="+")
+    store = models.ForeignKey("accounts.Store", on_delete=models.CASCADE, related_name="email_messages")
+    rule = models.ForeignKey(
+        EmailRule, on_delete=models.CASCADE, null=True, blank=True, related_name="messages"
+    )
+    event = models.ForeignKey("events.Event", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     # The merchant addresses of the rule, and the buyer's (metadata.buyerEmail) if the rule mails the buyer.
     recipients = models.JSONField(default=list, blank=True)
     buyer_email = models.CharField(max_length=254, blank=True, default="")

@@ -13,10 +13,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from flashpay.accounts.models import Store
+from flashpay.errors import FieldError
 from flashpay.events.models import Event
+from invoices.emails.backend import StoreSmtpBackend
 from invoices.emails.locks import message_lock_due, message_lock_next_due, message_lock_wait
-from invoices.emails.models import EmailMessage, EmailRule
+from invoices.emails.models import EmailMessage, EmailRule, StoreEmailSettings
 from invoices.emails.templating import template_context, template_render
+from invoices.webhooks.sealing import seal, unseal
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +60,65 @@ def email_rule_update(
 
 def email_rule_delete(*, rule: EmailRule) -> None:
     rule.delete()
+
+
+_SMTP_PASSWORD = b"flashpay.emails.smtp-password"
+SMTP_TIMEOUT = 20
+
+
+def store_email_settings_update(
+    *, store: Store, from_email: str, server: str, port: int, login: str = "",
+    password: str | None = None, disable_certificate_check: bool = False,
+) -> StoreEmailSettings:
+    """Set a store's SMTP server (Greenfield PUT); an empty ``password`` keeps the stored one."""
+    settings_row = StoreEmailSettings.objects.filter(store=store).first() or StoreEmailSettings(store=store)
+    settings_row.from_email = from_email
+    settings_row.server = server
+    settings_row.port = port
+    settings_row.login = login
+    settings_row.disable_certificate_check = disable_certificate_check
+    if password:
+        settings_row.password_sealed = seal(plaintext=password, purpose=_SMTP_PASSWORD, aad=store.pk)
+    settings_row.full_clean()
+    settings_row.save()
+    return settings_row
+
+
+def _connection(store_id: str):
+    """The store's own SMTP server if it set one, else FlashPay's (Django's EMAIL_* settings)."""
+    config = StoreEmailSettings.objects.filter(store_id=store_id).first()
+    if config is None:
+        return None, settings.DEFAULT_FROM_EMAIL
+    password = ""
+    if config.password_sealed:
+        password = unseal(sealed=config.password_sealed, purpose=_SMTP_PASSWORD, aad=store_id)
+    backend = StoreSmtpBackend(
+        host=config.server, port=config.port, username=config.login, password=password,
+        timeout=SMTP_TIMEOUT, disable_certificate_check=config.disable_certificate_check,
+        fail_silently=False,
+    )
+    return backend, config.from_email
+
+
+def store_email_send(*, store: Store, to: str, subject: str, body: str) -> EmailMessage:
+    """Queue one e-mail through the store's SMTP server (Greenfield ``email/send``).
+
+    Raises FieldError when the store has no SMTP settings: BTCPay answers 400 then.
+    """
+    if not StoreEmailSettings.objects.filter(store=store).exists():
+        raise FieldError("", "The store's SMTP server is not configured")
+    try:
+        validate_email(to)
+    except ValidationError:
+        raise FieldError("email", "Invalid e-mail address")
+    message = EmailMessage(
+        store=store, recipients=[to], subject=" ".join(subject.split())[:1000], body=body,
+    )
+    message.full_clean(validate_constraints=False)
+    with transaction.atomic():
+        message.save(force_insert=True)
+        transaction.on_commit(lambda: _enqueue_send(message.pk))
+    return message
 
 
 def _buyer_email(metadata: dict) -> str | None:
@@ -109,6 +171,7 @@ def email_messages_create(*, event: Event) -> list[EmailMessage]:
         recipients = _merchant_addresses(rule)
         buyer = (_buyer_email(metadata) or "") if rule.customer_email else ""
         message = EmailMessage(
+            store=rule.store,
             rule=rule,
             event=event,
             recipients=recipients,
@@ -140,7 +203,7 @@ def _claim(message: EmailMessage | None) -> int | None:
     return message.pk
 
 
-def _smtp_message(message: EmailMessage) -> mail.EmailMessage:
+def _smtp_message(message: EmailMessage, connection, from_email: str) -> mail.EmailMessage:
     if message.buyer_email:
         # The buyer must not see the merchant's internal addresses: those go in Bcc.
         to = [message.buyer_email]
@@ -148,16 +211,17 @@ def _smtp_message(message: EmailMessage) -> mail.EmailMessage:
     else:
         to, bcc = list(message.recipients), []
     return mail.EmailMessage(
-        subject=message.subject, body=message.body, from_email=settings.DEFAULT_FROM_EMAIL,
-        to=to, bcc=bcc,
+        subject=message.subject, body=message.body, from_email=from_email,
+        to=to, bcc=bcc, connection=connection,
     )
 
 
 def _send(message_id: int) -> EmailMessage:
-    message = EmailMessage.objects.select_related("rule").get(pk=message_id)
+    message = EmailMessage.objects.get(pk=message_id)
     error = ""
     try:
-        _smtp_message(message).send(fail_silently=False)
+        connection, from_email = _connection(message.store_id)
+        _smtp_message(message, connection, from_email).send(fail_silently=False)
     except Exception as exc:  # SMTP and socket errors of any backend
         error = f"{type(exc).__name__}: {exc}"[:500]
     with transaction.atomic():

@@ -1,4 +1,4 @@
-"""Encryption at rest of webhook signing secrets (AES-256-GCM), which must stay usable to sign."""
+"""Encryption at rest of secrets FlashPay must use again (webhook signing secrets, store SMTP passwords): AES-256-GCM."""
 from __future__ import annotations
 
 import os
@@ -12,26 +12,35 @@ from django.conf import settings
 _NONCE_BYTES = 12
 
 
-def _key() -> bytes:
+def _key(purpose: bytes) -> bytes:
     # A dedicated key when configured, so rotating SECRET_KEY does not break every webhook;
     # otherwise derived from SECRET_KEY (which production already requires to be set).
     material = settings.WEBHOOKS_SECRET_ENCRYPTION_KEY or settings.SECRET_KEY
-    return HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=None, info=b"flashpay.webhooks.secret"
-    ).derive(material.encode())
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(material.encode())
+
+
+def seal(*, plaintext: str, purpose: bytes, aad: str) -> bytes:
+    """Encrypt; ``aad`` (the owning row's id) is authenticated, so a blob copied to another row will not open."""
+    nonce = os.urandom(_NONCE_BYTES)
+    return nonce + AESGCM(_key(purpose)).encrypt(nonce, plaintext.encode(), aad.encode())
+
+
+def unseal(*, sealed: bytes, purpose: bytes, aad: str) -> str:
+    """The plaintext; raises ValueError if it cannot be decrypted (key changed, row tampered)."""
+    sealed = bytes(sealed)
+    try:
+        plain = AESGCM(_key(purpose)).decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], aad.encode())
+    except InvalidTag:
+        raise ValueError("secret cannot be decrypted")
+    return plain.decode()
+
+
+_WEBHOOK = b"flashpay.webhooks.secret"
 
 
 def secret_seal(*, secret: str, webhook_id: str) -> bytes:
-    nonce = os.urandom(_NONCE_BYTES)
-    # The webhook id is authenticated data: a sealed secret copied onto another row will not open.
-    return nonce + AESGCM(_key()).encrypt(nonce, secret.encode(), webhook_id.encode())
+    return seal(plaintext=secret, purpose=_WEBHOOK, aad=webhook_id)
 
 
 def secret_unseal(*, sealed: bytes, webhook_id: str) -> str:
-    """The secret; raises ValueError if it cannot be decrypted (key changed, row tampered)."""
-    sealed = bytes(sealed)
-    try:
-        plain = AESGCM(_key()).decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], webhook_id.encode())
-    except InvalidTag:
-        raise ValueError("webhook secret cannot be decrypted")
-    return plain.decode()
+    return unseal(sealed=sealed, purpose=_WEBHOOK, aad=webhook_id)

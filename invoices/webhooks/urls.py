@@ -1,5 +1,5 @@
-"""Greenfield webhook routes: BTCPay 2.4's paths plus the older store-scoped ones."""
-from django.urls import path
+"""Greenfield webhook routes (BTCPay 2.4's paths plus the older store-scoped ones) and the store e-mail routes."""
+from django.urls import include, path
 
 from invoices.webhooks import apis
 
@@ -13,6 +13,8 @@ _per_webhook = [
 
 urlpatterns = [
     path("api/v1/stores/<str:storeId>/webhooks", apis.StoreWebhooksApi.as_view(), name="store-webhooks"),
+    # Store e-mail settings: included here so that flashpay/urls.py needs one line for both.
+    path("", include("invoices.emails.urls")),
 ]
 for suffix, view, name in _per_webhook:
     urlpatterns += [
