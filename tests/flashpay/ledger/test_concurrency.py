@@ -139,3 +139,26 @@ def test_concurrent_replays_of_one_key_post_once(write_path):
     assert len(set(ids)) == 1 and isinstance(ids[0], int), ids
     assert selectors.account_balance(account=card).posted == Msat(9 * PRICE)
     assert selectors.account_balance(account=other).posted == Msat(0)
+
+
+def test_concurrent_first_use_creates_one_account():
+    barrier = threading.Barrier(10)
+    ids: list[object] = []
+
+    def create() -> None:
+        try:
+            barrier.wait()
+            ids.append(services.account_get_or_create(kind="merchant", reference="store-x").pk)
+        except Exception as exc:
+            ids.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=create) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(set(ids)) == 1 and isinstance(ids[0], int), ids
+    assert Account.objects.filter(kind="merchant", reference="store-x").count() == 1
