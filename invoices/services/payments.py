@@ -262,3 +262,50 @@ def invoice_payment_lightning_record(*, payment_hash: str, amount_received_msat:
         if changed:
             invoice_evaluate(invoice=invoice, actor=WATCHER, reason=f"lightning payment {payment_hash} settled")
     return payment
+
+
+def invoice_own_node_payments_sync(*, limit: int = 500) -> int:
+    """Ask merchants' own Lightning nodes about their open invoice BOLT11s; record the settled ones.
+
+    The watcher follows only the server's node; an invoice minted on a merchant's node (BTC-LN
+    with a connection string) is looked up here by payment hash. Node calls happen with no
+    transaction open; recording is idempotent. Returns how many payments were recorded.
+    """
+    from invoices.models import StorePaymentMethod
+    from invoices.services.nodes import lightning_backend
+    from invoices.services.store_payment_methods import connection_string_open
+    from lightning.backends.base import InvoiceState
+    from lightning.errors import LightningError
+
+    now = timezone.now()
+    prompts = list(
+        InvoicePaymentPrompt.objects.filter(
+            payment_method_id=PaymentMethodId.BTC_LN,
+            internal_node=False,
+            payments__isnull=True,
+            invoice__status__in=[S.NEW, S.EXPIRED],
+            invoice__monitoring_expires_at__gt=now,
+        )
+        .select_related("invoice")
+        .order_by("pk")[:limit]
+    )
+    recorded = 0
+    methods: dict[str, StorePaymentMethod | None] = {}
+    for prompt in prompts:
+        store_id = prompt.invoice.store_id
+        if store_id not in methods:
+            methods[store_id] = StorePaymentMethod.objects.filter(
+                store_id=store_id, payment_method_id=PaymentMethodId.BTC_LN, internal_node=False
+            ).first()
+        method = methods[store_id]
+        if method is None:
+            continue  # the merchant removed the node; nothing to ask
+        try:
+            node_invoice = lightning_backend(connection_string_open(method=method)).lookup_invoice(prompt.payment_hash)
+        except LightningError:
+            continue  # node away or invoice unknown there: asked again on the next run
+        if node_invoice.state == InvoiceState.SETTLED:
+            amount = node_invoice.amount_received_msat or node_invoice.amount_msat or 0
+            if invoice_payment_lightning_record(payment_hash=prompt.payment_hash, amount_received_msat=amount):
+                recorded += 1
+    return recorded

@@ -15,7 +15,7 @@ from django.utils import timezone
 from flashpay.accounts.models import Store
 from flashpay.errors import FieldError, NotFound
 from invoices.models import PaymentMethodId, StorePaymentMethod
-from invoices.onchain.descriptors import DescriptorError
+from invoices.onchain.descriptors import DescriptorError, parse_store_wallet
 from invoices.onchain.services import onchain_descriptor_register
 from lightning.connection import parse_pairs
 from lightning.errors import ConnectionStringError
@@ -136,6 +136,21 @@ def _lightning_config(config) -> LightningConfig:
 
 
 # ---------------------------------------------------------------------------- services
+
+
+def store_payment_method_config_validate(*, payment_method_id: str, config) -> None:
+    """Raise FieldError unless ``config`` is usable for the method (writes nothing; for forms)."""
+    method_id = payment_method_id_parse(payment_method_id)
+    if method_id == PaymentMethodId.BTC_CHAIN:
+        onchain = _onchain_config(config)
+        try:
+            parse_store_wallet(onchain.derivation_scheme, network=settings.BITCOIN_NETWORK)
+        except DescriptorError as exc:
+            raise FieldError("config" if isinstance(config, str) else "config.derivationScheme", exc.message) from None
+    elif method_id == PaymentMethodId.BTC_LN:
+        _lightning_config(config)
+    else:
+        raise FieldError("paymentMethodId", "Use BTC-CHAIN or BTC-LN")
 
 
 def store_payment_method_update(

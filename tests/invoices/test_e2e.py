@@ -6,8 +6,11 @@ import pytest
 from flashpay.ledger.models import Account
 from invoices.models import InvoiceEvent, InvoicePayment
 from invoices.onchain.services import onchain_sync_once
+from invoices.services.payments import invoice_own_node_payments_sync
 from lightning.services import lightning_invoices_reconcile
-from tests.invoices.conftest import deliver, invoice_events
+from tests.factories import token_header
+from tests.invoices.conftest import deliver, invoice_events, vpub
+from tests.invoices.factories import store_setup_payment_methods
 
 pytestmark = pytest.mark.django_db
 
@@ -106,3 +109,22 @@ def test_lightning_payment_settles_at_once_and_credits_the_merchant_once(
     ]
     merchant = Account.objects.get(kind="merchant", reference=store.pk)
     assert merchant.posted_msat == 50_000_000
+
+
+def test_lightning_on_the_merchants_own_node(api_client, merchant, nodes, lnd_network, lnd_backend):
+    _owner, store, secret = merchant
+    headers = token_header(secret)
+    # the devnode's "external" node plays the merchant's own node
+    store_setup_payment_methods(store=store, xpub=vpub(), lightning=lnd_network.connection_string("external"))
+    invoice = _create(api_client, store, headers, {"amount": "0.0001", "currency": "BTC"})
+    bolt11 = _methods(api_client, invoice["id"], headers)["BTC-LN"]["destination"]
+    assert invoice_own_node_payments_sync() == 0  # not paid yet
+
+    assert lnd_backend.pay(bolt11, fee_limit_msat=100_000, timeout=5).status == "success"
+    assert invoice_own_node_payments_sync() == 1
+    assert invoice_own_node_payments_sync() == 0
+
+    data = _get(api_client, invoice["id"], headers)
+    assert (data["status"], data["paidAmount"]) == ("Settled", "0.00010000")
+    # the money is on the merchant's node, not in FlashPay's ledger
+    assert not Account.objects.filter(kind="merchant", reference=store.pk).exists()
