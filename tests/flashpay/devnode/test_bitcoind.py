@@ -336,18 +336,26 @@ def test_listunspent_and_balance_of_the_watch_only_wallet(bitcoind_client, bitco
 def test_state_survives_a_restart_with_a_datadir(tmp_path):
     node = BitcoindSimulator(port=0, datadir=tmp_path, premine_blocks=101).start()
     client = BitcoindClient(node.url, cookie_file=node.cookie_path, wallet="devnode")
-    txid = client.send_to_address(client.get_new_address(), Decimal("2"))
+    watch = BitcoindClient(node.url, cookie_file=node.cookie_path, wallet="watch")
+    watch.ensure_watch_only_wallet()
+    addresses = _watch(watch)
+    txid = client.send_to_address(addresses[2], Decimal("2"))
     tip = client.get_best_block_hash()
     node.stop()
 
     node = BitcoindSimulator(port=0, datadir=tmp_path, premine_blocks=101).start()
     client = BitcoindClient(node.url, cookie_file=node.cookie_path, wallet="devnode")
+    watch = BitcoindClient(node.url, cookie_file=node.cookie_path, wallet="watch")
     try:
         assert client.get_best_block_hash() == tip
         assert txid in client.call("getrawmempool")
         assert client.get_transaction(txid)["confirmations"] == 0
         block = client.generate_to_address(1, client.get_new_address())[0]
         assert client.get_block(block)["tx"][1] == txid
+        # the watch-only wallet and its imported range came back too
+        assert watch.ensure_watch_only_wallet() is False
+        (entry,) = watch.list_since_block(tip).transactions
+        assert (entry.txid, entry.address, entry.confirmations) == (txid, addresses[2], 1)
     finally:
         node.stop()
 
