@@ -371,7 +371,10 @@ class BitcoindSimulator:
         path = self.datadir / "bitcoind-state.json"
         if not path.exists():
             return
-        state = json.loads(path.read_text())
+        try:
+            state = json.loads(path.read_text())
+        except ValueError:
+            raise RuntimeError(f"The devnode state file {path} is corrupt; delete it to start a new chain") from None
         self._reset_state()
         self.blocks.clear()
         self.active.clear()

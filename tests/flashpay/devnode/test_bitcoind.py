@@ -430,3 +430,9 @@ def test_reorg_drops_mempool_spends_of_coinbases_no_longer_mature(bitcoind_miner
 
     bitcoind_miner.invalidate_block(bitcoind_miner.get_block_hash(101))
     assert txid not in bitcoind_miner.call("getrawmempool")
+
+
+def test_corrupt_state_file_is_a_clear_error(tmp_path):
+    (tmp_path / "bitcoind-state.json").write_text("{not json")
+    with pytest.raises(RuntimeError, match="corrupt; delete it"):
+        BitcoindSimulator(port=0, datadir=tmp_path).start()
