@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
@@ -105,6 +106,15 @@ def transaction_get(*, idempotency_key: str) -> Transaction:
         return Transaction.objects.get(idempotency_key=idempotency_key)
     except Transaction.DoesNotExist:
         raise NotFound(f"no ledger transaction with idempotency key {idempotency_key!r}")
+
+
+def hold_pending_list(*, created_before: datetime | None = None) -> QuerySet[Transaction]:
+    """Holds still pending, oldest first (optionally only those made before a moment): what a
+    reconciliation of unknown payment outcomes walks through. Served by a partial index."""
+    holds = Transaction.objects.filter(status=TransactionStatus.PENDING)
+    if created_before is not None:
+        holds = holds.filter(created_at__lt=created_before)
+    return holds.order_by("created_at", "pk")
 
 
 def transaction_entry_list(*, transaction: Transaction | int) -> list[tuple[Account, Msat]]:

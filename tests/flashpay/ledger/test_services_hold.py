@@ -116,3 +116,15 @@ def test_replaying_a_hold_returns_it_in_its_current_state():
     assert balances(card) == (9_995, 9_995, 0)
     with pytest.raises(Conflict):
         services.transaction_post(entries=[(card, -5), (merchant, 5)], idempotency_key="r")
+
+
+def test_pending_holds_are_listed_oldest_first_until_settled():
+    card = funded_account(10_000)
+    merchant = AccountFactory(kind=AccountKind.MERCHANT)
+    first = services.hold_create(entries=[(card, -1), (merchant, 1)], idempotency_key="1")
+    second = services.hold_create(entries=[(card, -2), (merchant, 2)], idempotency_key="2")
+    third = services.hold_create(entries=[(card, -3), (merchant, 3)], idempotency_key="3")
+    services.hold_post(hold=second)
+
+    assert list(selectors.hold_pending_list()) == [first, third]
+    assert list(selectors.hold_pending_list(created_before=third.created_at)) == [first]
