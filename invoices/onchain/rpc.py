@@ -256,7 +256,11 @@ class BitcoindClient:
         return (Decimal(feerate) * 100_000_000 / 1000).quantize(Decimal("0.001"))  # BTC/kvB -> sat/vB
 
     def send_raw_transaction(self, tx_hex: str) -> str:
-        """Broadcast; a transaction already confirmed counts as sent (idempotent rebroadcast)."""
+        """Broadcast; a transaction already confirmed counts as sent (idempotent rebroadcast).
+
+        NodeUnavailable here means "outcome unknown" (the node may have it): broadcast the same
+        hex again later, never a new transaction for the same payout.
+        """
         from embit.transaction import Transaction
 
         try:
