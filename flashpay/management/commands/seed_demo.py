@@ -7,6 +7,7 @@ from django.db import transaction
 
 from flashpay.accounts.models import APIKey, Store, User
 from flashpay.accounts.services import api_key_create, api_key_delete, store_create
+from invoices.services.demo import demo_payment_setup
 
 OPERATOR_USERNAME = "operator"
 OPERATOR_EMAIL = "operator@flashpay.local"
@@ -41,6 +42,7 @@ class Command(BaseCommand):
                 label=DEMO_KEY_LABEL,
                 permissions=[f"btcpay.store.canmodifystoresettings:{store.pk}"],
             )
+        payment_lines = demo_payment_setup(store=store)
         base = settings.FLASHPAY_BASE_URL.rstrip("/")
         self.stdout.write(
             "\n".join(
@@ -52,6 +54,7 @@ class Command(BaseCommand):
                     f"  API key:  {secret}  (store settings on the demo store; shown once)",
                     f"  try:      curl -H 'Authorization: token {secret}' "
                     f"{base}/api/v1/stores/{store.pk}",
+                    *payment_lines,
                     "",
                 ]
             )
