@@ -1,7 +1,7 @@
 """Admin for store e-mail rules (operators set them up for merchants) and the read-only log of sent mail."""
 from django.contrib import admin
 
-from invoices.emails.models import EmailMessage, EmailRule
+from invoices.emails.models import EmailMessage, EmailRule, StoreEmailSettings
 from invoices.emails.services import email_rule_create, email_rule_update
 
 
@@ -40,4 +40,24 @@ class EmailMessageAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(StoreEmailSettings)
+class StoreEmailSettingsAdmin(admin.ModelAdmin):
+    """Read-only: merchants set their SMTP server through the API; the password is never shown."""
+
+    list_display = ("store", "server", "port", "from_email", "login", "password_set")
+    search_fields = ("=store__id", "store__name", "server")
+    readonly_fields = ("store", "from_email", "server", "port", "login", "password_set", "disable_certificate_check", "updated_at")
+    fields = readonly_fields
+
+    @admin.display(boolean=True, description="Password set")
+    def password_set(self, obj) -> bool:
+        return bool(obj.password_sealed)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False

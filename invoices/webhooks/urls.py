@@ -19,9 +19,11 @@ urlpatterns = [
 for suffix, view, name in _per_webhook:
     urlpatterns += [
         path(f"api/v1/webhooks/<str:webhookId>{suffix}", view.as_view(), name=name),
+        # Aliases for older integrations; left out of the OpenAPI schema (schema = None), which
+        # documents each operation once, on BTCPay 2.4's path.
         path(
             f"api/v1/stores/<str:storeId>/webhooks/<str:webhookId>{suffix}",
-            view.as_view(),
+            type(f"Store{view.__name__}", (view,), {"schema": None}).as_view(),
             name=f"store-{name}",
         ),
     ]
