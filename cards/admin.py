@@ -4,14 +4,25 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from cards import services
+from cards import selectors, services
 from cards.forms import CardIssueForm, CardReasonForm
-from cards.models import Card, CardEvent, IssuerKey, ProgrammingLink, TapLog
+from cards.models import (
+    Card,
+    CardEvent,
+    CardPayment,
+    CardTopUp,
+    IssuerKey,
+    MerchantSettlementSchedule,
+    ProgrammingLink,
+    SettlementBatch,
+    TapLog,
+)
 from cards.qr import qr_svg
+from cards.services import settlement
 from flashpay.errors import ApplicationError
 from flashpay.money import Msat
 
@@ -278,3 +289,79 @@ class TapLogAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ("uid", "card__public_id", "card__name", "card__uid")
     list_select_related = ("card",)
     date_hierarchy = "created_at"
+
+
+# --- payments, top-ups and merchant settlement ----------------------------------------------
+
+
+@admin.register(CardPayment)
+class CardPaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("created_at", "card", "kind", "status", "amount", "fee", "merchant_name", "settlement_batch")
+    list_filter = ("kind", "status")
+    search_fields = ("payment_hash", "public_id", "card__public_id", "card__uid", "merchant_name", "merchant_store_id")
+    list_select_related = ("card", "settlement_batch")
+    exclude = ("preimage",)
+
+    @admin.display(description="amount")
+    def amount(self, obj) -> str:
+        return str(Msat(obj.amount_msat))
+
+    @admin.display(description="fee")
+    def fee(self, obj) -> str:
+        return str(Msat(obj.fee_msat))
+
+
+@admin.register(CardTopUp)
+class CardTopUpAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("created_at", "card", "status", "amount_msat", "credited_msat", "credited_at")
+    list_filter = ("status",)
+    search_fields = ("payment_hash", "public_id", "card__public_id")
+
+
+@admin.register(MerchantSettlementSchedule)
+class MerchantSettlementScheduleAdmin(admin.ModelAdmin):
+    list_display = ("store_id", "interval_days", "minimum_msat", "fee_ppm", "destination_type", "destination", "enabled", "last_batch_at")
+    search_fields = ("store_id", "destination")
+    fields = ("store_id", "interval_days", "minimum_msat", "fee_ppm", "destination_type", "destination", "enabled")
+
+    def save_model(self, request, obj, form, change):
+        try:
+            settlement.settlement_schedule_set(
+                store_id=obj.store_id,
+                destination_type=obj.destination_type,
+                destination=obj.destination,
+                interval_days=obj.interval_days,
+                minimum_msat=obj.minimum_msat,
+                fee_ppm=obj.fee_ppm,
+                enabled=obj.enabled,
+            )
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+
+
+@admin.register(SettlementBatch)
+class SettlementBatchAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("created_at", "public_id", "store_id", "status", "gross_msat", "fee_msat", "net_msat", "destination", "paid_at")
+    list_filter = ("status", "destination_type")
+    search_fields = ("public_id", "store_id", "payment_hash")
+    actions = ["download_csv", "mark_paid"]
+
+    @admin.action(description="Download CSV (one batch)")
+    def download_csv(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one batch.", messages.ERROR)
+            return None
+        batch = queryset.get()
+        response = HttpResponse(selectors.settlement_batch_csv(batch=batch), content_type="text/csv")
+        response["Content-Disposition"] = f'attachment; filename="settlement-{batch.public_id}.csv"'
+        return response
+
+    @admin.action(description="Mark paid (after the on-chain payout was sent)", permissions=["view"])
+    def mark_paid(self, request, queryset):
+        if not request.user.is_superuser:
+            raise PermissionDenied
+        for batch in queryset:
+            try:
+                settlement.settlement_batch_mark_paid(batch=batch)
+            except ApplicationError as exc:
+                self.message_user(request, f"{batch.public_id}: {exc.message}", messages.ERROR)

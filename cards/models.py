@@ -367,6 +367,7 @@ class SettlementBatch(models.Model):
     store_id = models.CharField(max_length=64, db_index=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     gross_msat = models.BigIntegerField()
+    fee_ppm = models.PositiveIntegerField(default=0)
     fee_msat = models.BigIntegerField()
     net_msat = models.BigIntegerField()
     destination_type = models.CharField(max_length=32)

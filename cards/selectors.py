@@ -298,3 +298,28 @@ def app_token_get_by_secret(*, token: str):
         .filter(token_hash=app_token_hash(token), revoked_at__isnull=True)
         .first()
     )
+
+
+SETTLEMENT_CSV_COLUMNS = [
+    "batch_id", "store_id", "payment_id", "card_id", "paid_at", "payment_hash", "amount_msat", "fee_msat", "net_msat",
+]
+
+
+def settlement_batch_csv(*, batch: SettlementBatch) -> str:
+    """One line per card payment in the batch (its share of the fee, rounded down), then a total
+    line with the batch's own figures, which are what was paid."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(SETTLEMENT_CSV_COLUMNS)
+    for payment in settlement_batch_payments(batch=batch):
+        fee = payment.amount_msat * batch.fee_ppm // 1_000_000
+        writer.writerow([
+            batch.public_id, batch.store_id, payment.public_id, payment.card.public_id,
+            (payment.finished_at or payment.created_at).isoformat(), payment.payment_hash,
+            payment.amount_msat, fee, payment.amount_msat - fee,
+        ])
+    writer.writerow([batch.public_id, batch.store_id, "TOTAL", "", "", "", batch.gross_msat, batch.fee_msat, batch.net_msat])
+    return out.getvalue()

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from cards.services.payments import card_payments_reconcile
 from cards.services.ratelimit import ratelimit_purge
-from cards.services.settlement import settlement_run
+from cards.services.settlement import card_payment_merchants_resolve, settlement_run
 
 
 def card_payments_reconcile_task() -> int:
-    return card_payments_reconcile()
+    """Settle pending external card payments the node has an answer for; name the merchants of
+    internal ones (so history shows them before the day's settlement)."""
+    settled = card_payments_reconcile()
+    card_payment_merchants_resolve()
+    return settled
 
 
 def settlement_run_task() -> int:

@@ -23,8 +23,9 @@ from django.utils import timezone
 from cards.locks import settlement_batch_lock
 from cards.models import CardPayment, MerchantSettlementSchedule, SettlementBatch
 from cards.services.payments import lightning_backend, node_account
-from flashpay.errors import ApplicationError, Conflict, FieldError, InsufficientFunds
+from flashpay.errors import ApplicationError, Conflict, FieldError, InsufficientFunds, NotFound
 from flashpay.ledger.models import AccountKind
+from flashpay.ledger.selectors import transaction_get
 from flashpay.ledger.services import account_get_or_create, hold_create, hold_post, hold_void
 from lightning.backends.base import LightningBackend, PaymentStatus
 from lightning.bolt11_helpers import decode_bolt11
@@ -47,7 +48,9 @@ def _validate_destination(destination_type: str, destination: str) -> str:
     kinds = MerchantSettlementSchedule.DestinationType
     if destination_type == kinds.LIGHTNING_ADDRESS and not _LIGHTNING_ADDRESS.match(destination):
         raise FieldError("destination", "must be a Lightning address like name@example.com")
-    if destination_type == kinds.LNURL_PAY and urlsplit(destination).scheme not in ("https", "http"):
+    # LUD-06 services are https; plain http only for a local development payee.
+    allowed = ("https", "http") if settings.DEBUG else ("https",)
+    if destination_type == kinds.LNURL_PAY and urlsplit(destination).scheme not in allowed:
         raise FieldError("destination", "must be the https URL of an LNURL-pay endpoint")
     if destination_type == kinds.ONCHAIN and not _ONCHAIN.match(destination):
         raise FieldError("destination", "must be a bitcoin address")
@@ -113,6 +116,7 @@ def settlement_batch_create(*, schedule: MerchantSettlementSchedule, now: dateti
         batch = SettlementBatch(
             store_id=schedule.store_id,
             gross_msat=gross,
+            fee_ppm=schedule.fee_ppm,
             fee_msat=fee,
             net_msat=net,
             destination_type=schedule.destination_type,
@@ -237,9 +241,40 @@ def settlement_batch_fail(*, batch: SettlementBatch, reason: str) -> SettlementB
     return batch
 
 
+def card_payment_merchants_resolve() -> int:
+    """Name the store of internal card payments whose merchant was not known at payment time.
+
+    The invoices app credits node -> merchant for a settled invoice of ours under the ledger
+    idempotency key = the payment hash, with the store in its metadata ("storeId"); that public
+    ledger record is what ties a card payment to its store here. Returns how many were named.
+    """
+    from flashpay.accounts.selectors import store_get
+
+    named = 0
+    unresolved = CardPayment.objects.filter(
+        kind=CardPayment.Kind.INTERNAL, status=CardPayment.Status.SUCCEEDED, merchant_store_id=""
+    ).order_by("pk")[:1000]
+    for payment in unresolved:
+        try:
+            store_id = str((transaction_get(idempotency_key=payment.payment_hash).metadata or {}).get("storeId") or "")
+        except NotFound:
+            continue
+        if not store_id:
+            continue
+        try:
+            name = store_get(store_id=store_id).name
+        except ApplicationError:
+            name = ""
+        named += CardPayment.objects.filter(pk=payment.pk, merchant_store_id="").update(
+            merchant_store_id=store_id, merchant_name=name[:200]
+        )
+    return named
+
+
 def settlement_run(*, now: datetime | None = None, backend: LightningBackend | None = None) -> list[SettlementBatch]:
     """Create the batches that are due and pay the Lightning ones (the scheduled task)."""
     now = now or timezone.now()
+    card_payment_merchants_resolve()
     batches = []
     for schedule in MerchantSettlementSchedule.objects.filter(enabled=True).order_by("pk"):
         if not _due(schedule, now):
