@@ -164,6 +164,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # httpx logs every request at INFO: node polling would drown everything else.
+    "loggers": {"httpx": {"level": "WARNING"}},
 }
 
 # --- Exchange rates (invoices/rates) ---

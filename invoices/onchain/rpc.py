@@ -122,11 +122,13 @@ class BitcoindClient:
         """The client configured by BITCOIND_* settings (see .env.example)."""
         from django.conf import settings
 
+        user, password = settings.BITCOIND_RPCUSER or None, settings.BITCOIND_RPCPASSWORD or None
         return cls(
             settings.BITCOIND_URL,
-            rpcuser=settings.BITCOIND_RPCUSER or None,
-            rpcpassword=settings.BITCOIND_RPCPASSWORD or None,
-            cookie_file=settings.BITCOIND_COOKIE_FILE or None,
+            rpcuser=user,
+            rpcpassword=password,
+            # rpcuser/rpcpassword win; the cookie file is the fallback.
+            cookie_file=None if user and password else (settings.BITCOIND_COOKIE_FILE or None),
             wallet=settings.BITCOIND_WALLET,
         )
 
