@@ -22,3 +22,4 @@ def webhooks_register() -> None:
     # The scheduler's finest grain is one minute (it wakes every ~30 s), so the 10 s first retry
     # really happens at the next tick; the delays after that are as documented.
     register_schedule("webhooks.send_due", "invoices.webhooks.tasks.webhooks_send_due", minutes=1)
+    register_schedule("webhooks.prune", "invoices.webhooks.tasks.webhooks_prune", minutes=24 * 60)

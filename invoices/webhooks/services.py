@@ -364,3 +364,18 @@ def webhook_deliveries_send_due(*, limit: int = 200, time_budget: float = 40.0) 
             _attempt(claimed)
             ran += 1
     return ran
+
+
+# How long request bodies are kept for reading and redelivery; afterwards the delivery stays listed
+# (status, code, time) but answers 409 webhookdelivery-pruned, as in BTCPay.
+KEEP_REQUEST_BODIES = timedelta(days=60)
+
+
+def webhook_deliveries_prune(*, older_than: timedelta = KEEP_REQUEST_BODIES) -> int:
+    """Drop the request bodies of finished deliveries older than ``older_than``; returns how many."""
+    cutoff = timezone.now() - older_than
+    return (
+        WebhookDelivery.objects.filter(created_at__lt=cutoff, request_body__isnull=False)
+        .exclude(state=WebhookDelivery.State.PENDING)
+        .update(request_body=None)
+    )

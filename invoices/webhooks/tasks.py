@@ -1,7 +1,11 @@
 """django-q2 tasks for webhooks: one send queued after commit, and the sweep of due retries."""
 from __future__ import annotations
 
-from invoices.webhooks.services import webhook_deliveries_send_due, webhook_delivery_send
+from invoices.webhooks.services import (
+    webhook_deliveries_prune,
+    webhook_deliveries_send_due,
+    webhook_delivery_send,
+)
 
 
 def webhook_delivery_send_task(delivery_id: str) -> str | None:
@@ -13,3 +17,8 @@ def webhook_delivery_send_task(delivery_id: str) -> str | None:
 def webhooks_send_due() -> int:
     """Retries whose time has come, sends whose task was lost, leases of dead workers."""
     return webhook_deliveries_send_due()
+
+
+def webhooks_prune() -> int:
+    """Daily: forget the request bodies of old finished deliveries."""
+    return webhook_deliveries_prune()

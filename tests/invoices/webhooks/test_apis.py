@@ -229,3 +229,13 @@ def test_store_scoped_legacy_paths(api_client, store, auth):
     data = _create(api_client, store, auth).json()
     response = api_client.get(f"/api/v1/stores/{store.pk}/webhooks/{data['id']}", **auth)
     assert response.status_code == 200 and response.json()["id"] == data["id"]
+
+
+def test_create_with_idempotency_key_makes_one_webhook(api_client, store, auth):
+    headers = {**auth, "HTTP_IDEMPOTENCY_KEY": "create-hook-1"}
+    body = {"url": "https://merchant.example/hook"}
+    first = api_client.post(f"/api/v1/stores/{store.pk}/webhooks", body, format="json", **headers)
+    again = api_client.post(f"/api/v1/stores/{store.pk}/webhooks", body, format="json", **headers)
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json()
+    assert Webhook.objects.count() == 1

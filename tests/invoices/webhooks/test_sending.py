@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 from django.db import IntegrityError
 
+from flashpay.errors import Conflict
 from invoices.webhooks.models import WebhookDelivery, WebhookDeliveryAttempt
 from invoices.webhooks.services import (
     webhook_create,
@@ -255,3 +256,22 @@ def test_secret_is_not_stored_in_clear(store):
     webhook, secret = webhook_create(store=store, url="https://example.com/hook", secret="s3cr3t-value")
     assert secret == "s3cr3t-value"
     assert b"s3cr3t-value" not in bytes(webhook.secret_sealed)
+
+
+def test_old_finished_request_bodies_are_pruned(store, receiver, clock):
+    from invoices.webhooks.services import webhook_deliveries_prune
+
+    _hook(store, receiver)
+    receiver.answer("/hook", 200, 500)
+    deliver(invoice_event(store_id=store.pk, type="InvoiceCreated"))
+    deliver(invoice_event(store_id=store.pk, type="InvoiceSettled"))
+    webhook_deliveries_send_due()  # one done, one pending a retry
+    clock.advance(days=61)
+    assert webhook_deliveries_prune() == 1
+    done = WebhookDelivery.objects.get(state="done")
+    assert done.request_body is None
+    with pytest.raises(Conflict) as excinfo:
+        webhook_delivery_redeliver(delivery=done)
+    assert excinfo.value.code == "webhookdelivery-pruned"
+    assert WebhookDelivery.objects.count() == 2
+    assert WebhookDelivery.objects.get(state="pending").request_body is not None
