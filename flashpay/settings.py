@@ -245,3 +245,6 @@ WEBHOOKS_RETRY_DELAYS = env.list("WEBHOOKS_RETRY_DELAYS", cast=int, default=[10,
 WEBHOOKS_MAX_ATTEMPTS = env.int("WEBHOOKS_MAX_ATTEMPTS", default=8)
 # Key material for webhook signing secrets at rest; empty: derived from SECRET_KEY.
 WEBHOOKS_SECRET_ENCRYPTION_KEY = env.str("WEBHOOKS_SECRET_ENCRYPTION_KEY", default="")
+# Refuse to POST to private, loopback and link-local addresses (SSRF); off in development, where
+# receivers often run on localhost.
+WEBHOOKS_BLOCK_PRIVATE_NETWORKS = env.bool("WEBHOOKS_BLOCK_PRIVATE_NETWORKS", default=not DEBUG)

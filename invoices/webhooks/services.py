@@ -23,6 +23,7 @@ from flashpay.accounts.models import Store
 from flashpay.errors import Conflict
 from flashpay.events.models import Event
 from flashpay.ids import new_id
+from invoices.webhooks.egress import webhook_client
 from invoices.webhooks.locks import delivery_lock_due, delivery_lock_next_due, delivery_lock_wait
 from invoices.webhooks.models import (
     Webhook,
@@ -278,7 +279,10 @@ def _post(*, delivery: WebhookDelivery) -> tuple[str, int | None, str]:
     }
     try:
         # No redirects: a 3xx could bounce the signed body to an address the merchant did not enter.
-        with httpx.Client(timeout=settings.WEBHOOKS_TIMEOUT, follow_redirects=False) as client:
+        with webhook_client(
+            timeout=settings.WEBHOOKS_TIMEOUT,
+            block_private_networks=settings.WEBHOOKS_BLOCK_PRIVATE_NETWORKS,
+        ) as client:
             # Streamed and never read: only the status code matters, however big the answer.
             with client.stream("POST", webhook.url, content=body, headers=headers) as response:
                 code = response.status_code

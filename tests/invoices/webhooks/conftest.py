@@ -130,3 +130,9 @@ def invoice_event(*, store_id: str, type: str = "InvoiceSettled", invoice_id: st
 def deliver(event) -> None:
     """Run the outbox handlers of one event now (what the worker does after commit)."""
     dispatch_event(event.pk)
+
+
+@pytest.fixture(autouse=True)
+def loopback_receivers_allowed(settings):
+    # The receivers here listen on 127.0.0.1; the SSRF guard has its own tests (test_egress.py).
+    settings.WEBHOOKS_BLOCK_PRIVATE_NETWORKS = False
