@@ -223,17 +223,20 @@ def invoice_create(
         monitoring_expires_at=expires_at + monitoring,
         updated_at=now,
     )
-    invoice.full_clean(validate_unique=False)
+    # Field checks only: the database enforces the check and unique constraints, and the store
+    # is in hand (validating them here would cost a query each, on the busiest write path).
+    invoice.full_clean(exclude=["store"], validate_unique=False, validate_constraints=False)
     with transaction.atomic():
         invoice.save(force_insert=True)
         for prompt in prompts:
             prompt.invoice = invoice
-            prompt.full_clean(validate_unique=False)
+            prompt.full_clean(exclude=["invoice"], validate_unique=False, validate_constraints=False)
         InvoicePaymentPrompt.objects.bulk_create(prompts)
         audit = InvoiceEvent(
             invoice=invoice, from_status="", from_additional_status="", to_status=S.NEW,
             to_additional_status=A.NONE, actor=actor[:200], reason="created",
         )
+        audit.full_clean(exclude=["invoice"])
         audit.save()
         emit_created(invoice)
     return invoice
@@ -249,7 +252,7 @@ def invoice_metadata_update(*, invoice: Invoice, metadata: dict, actor: str) -> 
         locked.order_id = str(metadata.get("orderId") or "")[:500]
         locked.search_text = _search_text(invoice_id=locked.pk, metadata=metadata, terms=locked.additional_search_terms)
         locked.updated_at = timezone.now()
-        locked.full_clean(validate_unique=False, validate_constraints=False)
+        locked.full_clean(exclude=["store"], validate_unique=False, validate_constraints=False)
         locked.save(update_fields=["metadata", "order_id", "search_text", "updated_at"])
     return locked
 

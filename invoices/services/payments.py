@@ -143,7 +143,7 @@ def _upsert_payment(
             block_height=block_height,
             after_expiration=invoice.status in (S.EXPIRED, S.INVALID),
         )
-        payment.full_clean(validate_unique=False)
+        payment.full_clean(exclude=["invoice", "prompt"], validate_unique=False, validate_constraints=False)
         payment.save(force_insert=True)
         if status != P.INVALID:
             emit_payment(invoice, payment, EVENT_RECEIVED_PAYMENT)
@@ -156,7 +156,7 @@ def _upsert_payment(
     payment.status = status
     payment.block_height = block_height
     payment.updated_at = now
-    payment.full_clean(validate_unique=False)
+    payment.full_clean(exclude=["invoice", "prompt"], validate_unique=False, validate_constraints=False)
     payment.save(update_fields=["status", "block_height", "updated_at"])
     if became_settled:
         emit_payment(invoice, payment, EVENT_PAYMENT_SETTLED)

@@ -118,7 +118,7 @@ def invoice_transition(
     invoice.status = status
     invoice.additional_status = additional_status
     invoice.updated_at = timezone.now()
-    invoice.full_clean(validate_unique=False, validate_constraints=False)
+    invoice.full_clean(exclude=["store"], validate_unique=False, validate_constraints=False)
     invoice.save(update_fields=["status", "additional_status", "updated_at"])
     audit = InvoiceEvent(
         invoice=invoice,
@@ -129,7 +129,7 @@ def invoice_transition(
         actor=actor[:200],
         reason=reason[:500],
     )
-    audit.full_clean()
+    audit.full_clean(exclude=["invoice"])
     audit.save()
     if status == before:
         return invoice  # additional status only (PaidPartial, PaidLate, PaidOver): no webhook type

@@ -1,0 +1,208 @@
+"""Benchmark: Greenfield invoice creation throughput through the HTTP API, at concurrency 1 and 16.
+
+    .venv/bin/python bench/invoices.py [--seconds 10] [--concurrency 1 16] [--workers 3] [--threads 8]
+
+Each invoice gets a fresh on-chain address (descriptor derivation + watched-address row) and a
+BOLT11 from the internal Lightning node, as in production. The devnode (bitcoind JSON-RPC and LND
+gRPC simulators) runs in a child process, gunicorn serves the API in others, and the load
+generator here posts ``{"amount": "10", "currency": "USD"}`` from N threads for ``--seconds``
+each and prints invoices/s and latency percentiles. Goal: >= 150 invoices/s at concurrency 16 on
+a 2-core machine. Uses its own database (DATABASE_URL, default .../flashpay_bench_invoices),
+created and migrated when missing. (The checkout page latency part belongs to the checkout bench.)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/flashpay_bench_invoices")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "flashpay.settings")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+DEVNODE = """
+import json, sys, signal, threading
+from flashpay.devnode.bitcoind import BitcoindSimulator
+from flashpay.devnode.lnd import LndNetwork
+datadir = sys.argv[1]
+btc = BitcoindSimulator(port=0, rpcuser="bench", rpcpassword=sys.argv[2], premine_blocks=101)
+btc.start()
+ln = LndNetwork(datadir=datadir + "/lnd", flashpay_port=0, external_port=0, persist=False)
+ln.start()
+print(json.dumps({"bitcoind": btc.url, "lightning": ln.connection_string("flashpay")}), flush=True)
+stop = threading.Event()
+signal.signal(signal.SIGTERM, lambda *a: stop.set())
+stop.wait()
+ln.stop(); btc.stop()
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_devnode(datadir: str, password: str) -> tuple[subprocess.Popen, dict]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", DEVNODE, datadir, password], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    line = proc.stdout.readline()
+    if not line:
+        raise SystemExit("the devnode did not start")
+    return proc, json.loads(line)
+
+
+def prepare(env: dict) -> tuple[str, str]:
+    """Migrate, then a store with both payment methods and an API key; returns (store id, secret)."""
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from flashpay.accounts.models import User
+    from flashpay.accounts.services import api_key_create, store_create
+    from invoices.onchain.rpc import BitcoindClient
+    from invoices.services.demo import demo_wallet_vpub
+    from invoices.services.store_payment_methods import store_payment_method_update
+
+    call_command("ensure_database")
+    call_command("migrate", verbosity=0)
+    client = BitcoindClient(env["BITCOIND_URL"], rpcuser="bench", rpcpassword=env["BITCOIND_RPCPASSWORD"], wallet="flashpay")
+    client.ensure_watch_only_wallet()
+    user = User.objects.create_user(username=f"bench-{secrets.token_hex(4)}", password=secrets.token_hex(16))
+    store = store_create(user=user, name="Bench store")
+    store_payment_method_update(store=store, payment_method_id="BTC-CHAIN", enabled=True, config=demo_wallet_vpub(store=store))
+    store_payment_method_update(store=store, payment_method_id="BTC-LN", enabled=True, config="Internal Node")
+    _key, secret = api_key_create(user=user, label="bench", permissions=[f"btcpay.store.cancreateinvoice:{store.pk}"])
+    from django.db import connections
+
+    connections.close_all()
+    return store.pk, secret
+
+
+def start_web(env: dict, port: int, workers: int, threads: int) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [
+            str(ROOT / ".venv" / "bin" / "gunicorn"), "flashpay.wsgi:application",
+            "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
+            "--log-level", "warning",
+        ],
+        cwd=ROOT, env={**os.environ, **env},
+    )
+    import httpx
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1)
+            return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.terminate()
+    raise SystemExit("gunicorn did not start")
+
+
+def load(url: str, secret: str, concurrency: int, seconds: float, methods: list[str]) -> tuple[int, int, list[float]]:
+    import httpx
+
+    body = {"amount": "10", "currency": "USD", "metadata": {"orderId": "bench"}, "checkout": {"paymentMethods": methods}}
+    headers = {"Authorization": f"token {secret}"}
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def run():
+        nonlocal errors
+        with httpx.Client(timeout=30, headers=headers) as client:
+            while time.monotonic() < deadline:
+                started = time.perf_counter()
+                response = client.post(url, json=body)
+                elapsed = time.perf_counter() - started
+                with lock:
+                    if response.status_code == 200:
+                        latencies.append(elapsed)
+                    else:
+                        errors += 1
+                        if errors <= 3:
+                            print(f"  error {response.status_code}: {response.text[:200]}")
+
+    threads = [threading.Thread(target=run) for _ in range(concurrency)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return len(latencies), errors, latencies + [time.perf_counter() - started]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--methods", nargs="+", default=["BTC-CHAIN", "BTC-LN"], help="payment methods per invoice")
+    args = parser.parse_args()
+
+    password = secrets.token_hex(16)
+    with tempfile.TemporaryDirectory() as datadir:
+        devnode, info = start_devnode(datadir, password)
+        env = {
+            "BITCOIN_NETWORK": "regtest",
+            "BITCOIND_URL": info["bitcoind"],
+            "BITCOIND_RPCUSER": "bench",
+            "BITCOIND_RPCPASSWORD": password,
+            "BITCOIND_COOKIE_FILE": "",
+            "BITCOIND_WALLET": "flashpay",
+            "LIGHTNING_CONNECTION_STRING": info["lightning"],
+            "RATES_SOURCES": "fixed",
+            "RATES_FIXED": "BTC_USD=50000",
+            "DEBUG": "true",
+        }
+        web = None
+        try:
+            store_id, secret = prepare(env)
+            port = free_port()
+            web = start_web(env, port, args.workers, args.threads)
+            url = f"http://127.0.0.1:{port}/api/v1/stores/{store_id}/invoices"
+            load(url, secret, 2, 2.0, args.methods)  # warm-up: imports, connections, first address import
+            print(f"invoice creation via POST /api/v1/stores/{{storeId}}/invoices ({' + '.join(args.methods)}), "
+                  f"gunicorn {args.workers} workers x {args.threads} threads, {os.cpu_count()} CPUs")
+            for concurrency in args.concurrency:
+                count, errors, timings = load(url, secret, concurrency, args.seconds, args.methods)
+                wall, latencies = timings[-1], sorted(timings[:-1])
+                if not latencies:
+                    print(f"  concurrency {concurrency:>3}: no successful request ({errors} errors)")
+                    continue
+                p = lambda q, xs=latencies: xs[min(int(q * len(xs)), len(xs) - 1)] * 1000  # noqa: E731
+                print(
+                    f"  concurrency {concurrency:>3}: {count / wall:7.1f} invoices/s  "
+                    f"p50 {p(0.5):6.1f} ms  p95 {p(0.95):6.1f} ms  p99 {p(0.99):6.1f} ms  "
+                    f"mean {statistics.mean(latencies) * 1000:6.1f} ms  ({count} ok, {errors} errors)"
+                )
+        finally:
+            if web is not None:
+                web.send_signal(signal.SIGTERM)
+                web.wait(10)
+            devnode.send_signal(signal.SIGTERM)
+            devnode.wait(10)
+
+
+if __name__ == "__main__":
+    main()
