@@ -275,3 +275,17 @@ def test_old_finished_request_bodies_are_pruned(store, receiver, clock):
     assert excinfo.value.code == "webhookdelivery-pruned"
     assert WebhookDelivery.objects.count() == 2
     assert WebhookDelivery.objects.get(state="pending").request_body is not None
+
+
+def test_other_greenfield_event_types_with_a_store_are_delivered_too(store, receiver, clock):
+    from flashpay.events.services import event_emit
+
+    _hook(store, receiver, "/all")
+    _hook(store, receiver, "/invoices-only", everything=False, specific_events=["InvoiceSettled"])
+    payload = {"type": "PayoutCreated", "timestamp": 1764169200, "storeId": store.pk, "payoutId": "P1",
+               "pullPaymentId": "PP1", "payoutState": "AwaitingApproval"}
+    deliver(event_emit(type="PayoutCreated", aggregate_type="payout", aggregate_id="P1", payload=payload))
+    webhook_deliveries_send_due()
+    [request] = receiver.received("/all")
+    assert request.json["payoutId"] == "P1" and request.json["type"] == "PayoutCreated"
+    assert receiver.received("/invoices-only") == []
