@@ -313,8 +313,13 @@ def invoice_checkout_data(*, invoice_id: str) -> dict:
     chain = next((m for m in methods if m["paymentMethodId"] == PaymentMethodId.BTC_CHAIN), None)
     ln = next((m for m in methods if m["paymentMethodId"] == PaymentMethodId.BTC_LN), None)
     due_msat = None
+    paid_msat = invoice_paid(invoice=invoice).accounted_msat
     if invoice.amount_msat is not None:
-        due_msat = max(invoice.amount_msat - invoice_paid(invoice=invoice).accounted_msat, 0)
+        due_msat = max(invoice.amount_msat - paid_msat, 0)
+    if ln is not None and paid_msat > 0:
+        # A BOLT11 cannot change its amount: once part is paid it would overpay, so the QR offers
+        # only the on-chain remainder (a new BOLT11 for the rest is not minted yet).
+        ln = None
     unified = unified_qr = None
     if chain is not None:
         unified = chain["paymentLink"]
@@ -368,4 +373,13 @@ def invoice_redirect_url(invoice: Invoice) -> str | None:
 
     return url.replace("{InvoiceId}", quote(invoice.pk, safe="")).replace(
         "{OrderId}", quote(invoice.order_id or "", safe="")
+    )
+
+
+def invoice_store_id_for_payment_hash(*, payment_hash: str) -> str | None:
+    """The store whose invoice carries this BOLT11 payment hash, or None (CARD_MERCHANT_RESOLVER)."""
+    return (
+        InvoicePaymentPrompt.objects.filter(payment_hash=payment_hash, payment_method_id=PaymentMethodId.BTC_LN)
+        .values_list("invoice__store_id", flat=True)
+        .first()
     )
