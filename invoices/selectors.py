@@ -132,11 +132,16 @@ def checkout_link(invoice: Invoice) -> str:
 def invoice_data(invoice: Invoice, *, payments: list[InvoicePayment] | None = None) -> dict:
     """Greenfield ``InvoiceData``."""
     paid = invoice_paid(invoice=invoice, payments=payments)
+    paid_text = currency_amount_text(invoice=invoice, msat=paid.accounted_msat)
+    amount_text = invoice_amount_text(invoice)
+    if invoice.type == InvoiceType.TOP_UP and invoice.status in (InvoiceStatus.PROCESSING, InvoiceStatus.SETTLED):
+        # Greenfield: a top-up's amount is what was paid (zero when it was paid after expiry)
+        amount_text = paid_text
     return {
         "id": invoice.pk,
         "storeId": invoice.store_id,
-        "amount": invoice_amount_text(invoice),
-        "paidAmount": currency_amount_text(invoice=invoice, msat=paid.accounted_msat),
+        "amount": amount_text,
+        "paidAmount": paid_text,
         "currency": invoice.currency,
         "type": invoice.type,
         "checkoutLink": checkout_link(invoice),

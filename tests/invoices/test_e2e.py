@@ -3,6 +3,7 @@ from decimal import Decimal
 
 import pytest
 
+from flashpay.events.models import Event
 from flashpay.ledger.models import Account
 from invoices.models import InvoiceEvent, InvoicePayment
 from invoices.onchain.services import onchain_sync_once
@@ -11,8 +12,19 @@ from lightning.services import lightning_invoices_reconcile
 from tests.factories import token_header
 from tests.invoices.conftest import deliver, invoice_events, vpub
 from tests.invoices.factories import store_setup_payment_methods
+from tests.invoices.greenfield_schema import validate
 
 pytestmark = pytest.mark.django_db
+
+WEBHOOK_SCHEMAS = {
+    "InvoiceCreated": "WebhookInvoiceEvent",
+    "InvoiceReceivedPayment": "WebhookInvoiceReceivedPaymentEvent",
+    "InvoicePaymentSettled": "WebhookInvoicePaymentSettledEvent",
+    "InvoiceProcessing": "WebhookInvoiceProcessingEvent",
+    "InvoiceSettled": "WebhookInvoiceSettledEvent",
+    "InvoiceExpired": "WebhookInvoiceExpiredEvent",
+    "InvoiceInvalid": "WebhookInvoiceInvalidEvent",
+}
 
 
 def _create(api_client, store, headers, body):
@@ -83,6 +95,11 @@ def test_onchain_partial_then_rest_then_confirmed(api_client, shop, bitcoind_cli
     ]
     audit = list(InvoiceEvent.objects.filter(invoice_id=invoice["id"]).values_list("to_status", "to_additional_status"))
     assert audit == [("New", "None"), ("New", "PaidPartial"), ("Processing", "None"), ("Settled", "None")]
+    # every outbox payload is the Greenfield webhook body (the sender adds the delivery fields)
+    for event in Event.objects.filter(aggregate_type="invoice", aggregate_id=invoice["id"]):
+        schema = WEBHOOK_SCHEMAS[event.type]
+        validate(event.payload, schema)
+        assert event.payload["metadata"] == {"orderId": "order-1", "buyerEmail": "buyer@example.com"}
 
 
 def test_lightning_payment_settles_at_once_and_credits_the_merchant_once(

@@ -7,6 +7,7 @@ import pytest
 from flashpay.events.models import Event
 from invoices.models import Invoice, InvoiceEvent, InvoicePayment
 from invoices.onchain.services import onchain_sync_once
+from invoices.selectors import invoice_data
 from invoices.services.invoices import invoice_mark_status, invoices_expire
 from invoices.services.payments import (
     invoice_payment_lightning_record,
@@ -182,6 +183,8 @@ def test_top_up_takes_any_amount(shop):
     assert (invoice.type, invoice.amount_msat) == ("TopUp", None)
     _pay_chain(invoice, 1_234)
     assert _state(invoice) == ("Settled", "None")
+    data = invoice_data(invoice)
+    assert (data["type"], data["amount"], data["paidAmount"]) == ("TopUp", "0.62", "0.62")  # 1,234 sats at 50,000 USD
 
 
 def test_mark_settled_then_invalid_by_hand(shop):
