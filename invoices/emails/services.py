@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from flashpay.accounts.models import Store
-from flashpay.errors import FieldError
+from flashpay.errors import FieldError, NotFound
 from flashpay.events.models import Event
 from invoices.emails.backend import StoreSmtpBackend
 from invoices.emails.locks import message_lock_due, message_lock_next_due, message_lock_wait
@@ -133,6 +133,18 @@ def _buyer_email(metadata: dict) -> str | None:
     return address.strip()
 
 
+def _invoice_data(*, invoice_id: str | None, store_id: str) -> dict | None:
+    """Greenfield ``InvoiceData`` of the event's invoice, through the invoices selectors; None if gone."""
+    from invoices.selectors import invoice_data, invoice_get
+
+    if not invoice_id:
+        return None
+    try:
+        return invoice_data(invoice_get(invoice_id=str(invoice_id), store_id=store_id))
+    except NotFound:
+        return None
+
+
 def _merchant_addresses(rule: EmailRule) -> list[str]:
     out: list[str] = []
     for address in (a.strip() for a in rule.to.split(",")):
@@ -163,11 +175,14 @@ def email_messages_create(*, event: Event) -> list[EmailMessage]:
     )
     done = set(EmailMessage.objects.filter(event=event).values_list("rule_id", flat=True))
     metadata = payload.get("metadata") or {}
+    invoice = _invoice_data(invoice_id=payload.get("invoiceId"), store_id=store_id) if rules else None
     created = []
     for rule in rules:
         if rule.pk in done:
             continue
-        context = template_context(event_type=event.type, payload=payload, store_name=rule.store.name)
+        context = template_context(
+            event_type=event.type, payload=payload, store_name=rule.store.name, invoice=invoice
+        )
         recipients = _merchant_addresses(rule)
         buyer = (_buyer_email(metadata) or "") if rule.customer_email else ""
         message = EmailMessage(

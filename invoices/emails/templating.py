@@ -26,18 +26,26 @@ def _text(value) -> str:
     return str(value)
 
 
-def template_context(*, event_type: str, payload: dict, store_name: str) -> dict[str, str]:
-    """The values of the fixed placeholders for one invoice event (missing ones are empty)."""
-    metadata = payload.get("metadata") or {}
+def template_context(
+    *, event_type: str, payload: dict, store_name: str, invoice: dict | None = None
+) -> dict[str, str]:
+    """The values of the fixed placeholders for one invoice event (missing ones are empty).
+
+    ``invoice`` is the Greenfield ``InvoiceData`` when the invoice can be read: webhook bodies do
+    not carry the price, currency or checkout link. The status is the one the event announced
+    (the invoice may have moved on by the time the mail is rendered).
+    """
+    invoice = invoice or {}
+    metadata = payload.get("metadata") or invoice.get("metadata") or {}
     return {
         "Invoice.Id": _text(payload.get("invoiceId")),
         "Invoice.StoreId": _text(payload.get("storeId")),
         "Invoice.OrderId": _text(metadata.get("orderId")),
-        # Greenfield webhook bodies do not carry amount and status; an emitter may add them.
-        "Invoice.Price": _text(payload.get("amount", payload.get("price"))),
-        "Invoice.Currency": _text(payload.get("currency")),
-        "Invoice.Status": _text(payload.get("status") or _STATUS_AFTER.get(event_type)),
-        "Invoice.AdditionalStatus": _text(payload.get("additionalStatus")),
+        "Invoice.Price": _text(invoice.get("amount")),
+        "Invoice.Currency": _text(invoice.get("currency")),
+        "Invoice.Status": _text(_STATUS_AFTER.get(event_type) or invoice.get("status")),
+        "Invoice.AdditionalStatus": _text(invoice.get("additionalStatus")),
+        "Invoice.Link": _text(invoice.get("checkoutLink")),
         "Store.Id": _text(payload.get("storeId")),
         "Store.Name": store_name,
     }

@@ -137,3 +137,22 @@ def test_invalid_rule_is_refused_and_not_written(store, kwargs):
     with pytest.raises(ValidationError):
         email_rule_create(store=store, **data)
     assert not EmailRule.objects.exists()
+
+
+def test_real_invoice_event_mail_has_price_currency_and_link(shop, smtp_server, clock):
+    # A real invoice of a store with payment methods (devnodes): its own InvoiceCreated outbox
+    # event, and price/currency/link read through the invoices selectors.
+    from tests.invoices.conftest import deliver as deliver_all
+    from tests.invoices.factories import make_invoice
+
+    store, _headers = shop
+    email_rule_create(store=store, trigger="InvoiceCreated", to="owner@kingston.example",
+                      subject="{Invoice.Price} {Invoice.Currency} for {Invoice.OrderId}",
+                      body="Pay at {Invoice.Link} ({Invoice.Status})")
+    invoice = make_invoice(store=store, amount="12.50", currency="USD", metadata={"orderId": "B-7"})
+    deliver_all()
+    email_messages_send_due()
+    [envelope] = smtp_server.mailbox.received
+    assert envelope.message["Subject"] == "12.50 USD for B-7"
+    body = envelope.message.get_content()
+    assert invoice.pk in body and "(New)" in body

@@ -6,7 +6,7 @@ from django.db import transaction
 from django_q.conf import Conf
 
 from invoices.webhooks.models import WebhookDelivery
-from invoices.webhooks.services import webhook_create
+from invoices.webhooks.services import webhook_create, webhook_deliveries_send_due
 from tests.factories import StoreFactory
 from tests.invoices.webhooks.conftest import invoice_event
 
@@ -42,3 +42,22 @@ def test_rolled_back_event_sends_nothing(receiver, q_sync, django_capture_on_com
                 raise RuntimeError("the invoice change failed")
     assert receiver.received() == []
     assert not WebhookDelivery.objects.exists()
+
+
+def test_real_invoice_creation_is_delivered_with_greenfield_body(shop, receiver, clock):
+    # The invoices app's own outbox event, not a hand-made one: the contract between the two.
+    from tests.invoices.conftest import deliver as deliver_all
+    from tests.invoices.factories import make_invoice
+
+    store, _headers = shop
+    webhook, receiver.secret = webhook_create(store=store, url=receiver.url())
+    invoice = make_invoice(store=store, amount="5.00", currency="USD", metadata={"orderId": "R-1"})
+    deliver_all()
+    webhook_deliveries_send_due()
+    [request] = receiver.received()
+    assert request.signature_valid
+    body = request.json
+    assert body["type"] == "InvoiceCreated" and body["invoiceId"] == invoice.pk
+    assert body["storeId"] == store.pk and body["metadata"]["orderId"] == "R-1"
+    assert body["webhookId"] == webhook.pk and body["isRedelivery"] is False
+    assert body["originalDeliveryId"] == body["deliveryId"]
