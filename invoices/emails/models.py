@@ -97,6 +97,8 @@ class EmailMessage(models.Model):
     buyer_email = models.CharField(max_length=254, blank=True, default="")
     subject = models.CharField(max_length=1000)
     body = models.TextField()
+    # Set when the rule's body is HTML; ``body`` is then its plain-text alternative.
+    body_html = models.TextField(blank=True, default="")
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)

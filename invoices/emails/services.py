@@ -18,7 +18,12 @@ from flashpay.events.models import Event
 from invoices.emails.backend import StoreSmtpBackend
 from invoices.emails.locks import message_lock_due, message_lock_next_due, message_lock_wait
 from invoices.emails.models import EmailMessage, EmailRule, StoreEmailSettings
-from invoices.emails.templating import template_context, template_render
+from invoices.emails.templating import (
+    html_to_text,
+    template_context,
+    template_is_html,
+    template_render,
+)
 from invoices.webhooks.sealing import seal, unseal
 
 logger = logging.getLogger(__name__)
@@ -183,6 +188,11 @@ def email_messages_create(*, event: Event) -> list[EmailMessage]:
         context = template_context(
             event_type=event.type, payload=payload, store_name=rule.store.name, invoice=invoice
         )
+        if template_is_html(rule.body):
+            body_html = template_render(rule.body, context=context, metadata=metadata, escape=True)
+            body_text = html_to_text(body_html)
+        else:
+            body_html, body_text = "", template_render(rule.body, context=context, metadata=metadata)
         recipients = _merchant_addresses(rule)
         buyer = (_buyer_email(metadata) or "") if rule.customer_email else ""
         message = EmailMessage(
@@ -193,7 +203,8 @@ def email_messages_create(*, event: Event) -> list[EmailMessage]:
             buyer_email=buyer,
             # Header injection: a subject is one line whatever the metadata holds.
             subject=" ".join(template_render(rule.subject, context=context, metadata=metadata).split())[:1000],
-            body=template_render(rule.body, context=context, metadata=metadata),
+            body=body_text,
+            body_html=body_html,
             state=EmailMessage.State.PENDING if recipients or buyer else EmailMessage.State.SKIPPED,
         )
         message.full_clean(validate_constraints=False)
@@ -218,17 +229,20 @@ def _claim(message: EmailMessage | None) -> int | None:
     return message.pk
 
 
-def _smtp_message(message: EmailMessage, connection, from_email: str) -> mail.EmailMessage:
+def _smtp_message(message: EmailMessage, connection, from_email: str) -> mail.EmailMultiAlternatives:
     if message.buyer_email:
         # The buyer must not see the merchant's internal addresses: those go in Bcc.
         to = [message.buyer_email]
         bcc = [a for a in message.recipients if a.lower() != message.buyer_email.lower()]
     else:
         to, bcc = list(message.recipients), []
-    return mail.EmailMessage(
+    email = mail.EmailMultiAlternatives(
         subject=message.subject, body=message.body, from_email=from_email,
         to=to, bcc=bcc, connection=connection,
     )
+    if message.body_html:
+        email.attach_alternative(message.body_html, "text/html")
+    return email
 
 
 def _send(message_id: int) -> EmailMessage:

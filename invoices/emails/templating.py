@@ -1,8 +1,11 @@
 """Placeholders of store e-mail rules ({Invoice.Id}, {Invoice.OrderId}, {Invoice.Metadata.x}...), filled from an invoice event."""
 from __future__ import annotations
 
+import html
 import json
 import re
+
+from django.utils.html import strip_tags
 
 # BTCPay's store e-mail rule placeholders; {Invoice.Metadata.<path>} reads the invoice metadata.
 _PLACEHOLDER = re.compile(r"\{(Invoice|Store)\.([A-Za-z0-9_.\-]+)\}")
@@ -60,19 +63,43 @@ def _metadata_lookup(metadata: dict, path: str) -> str | None:
     return _text(value)
 
 
-def template_render(template: str, *, context: dict[str, str], metadata: dict) -> str:
-    """Replace known placeholders; unknown ones are left as written, so a typo shows in the mail."""
+def template_render(
+    template: str, *, context: dict[str, str], metadata: dict, escape: bool = False
+) -> str:
+    """Replace known placeholders; unknown ones are left as written, so a typo shows in the mail.
 
-    def replace(match: re.Match) -> str:
+    With ``escape`` the values are HTML-escaped: metadata comes from whoever created the invoice
+    (often the buyer), and must not inject markup or links into the merchant's HTML mail.
+    """
+
+    def value(match: re.Match) -> str:
         name = f"{match.group(1)}.{match.group(2)}"
         if name in context:
             return context[name]
         prefix = "Invoice.Metadata."
         if name.startswith(prefix):
             found = _metadata_lookup(metadata, name[len(prefix):])
-            if found is not None:
-                return found
-            return ""
+            return "" if found is None else found
         return match.group(0)
 
+    def replace(match: re.Match) -> str:
+        text = value(match)
+        return html.escape(text) if escape and text != match.group(0) else text
+
     return _PLACEHOLDER.sub(replace, template)
+
+
+_HTML_TAG = re.compile(r"<(/?[A-Za-z][A-Za-z0-9]*)(\s[^<>]*)?/?>")
+
+
+def template_is_html(template: str) -> bool:
+    """Rule bodies written in an HTML editor (as in BTCPay) are sent as HTML with a text part."""
+    return bool(_HTML_TAG.search(template))
+
+
+def html_to_text(markup: str) -> str:
+    """A readable plain-text part for an HTML body: line breaks for blocks, no tags, entities decoded."""
+    text = re.sub(r"(?i)<br\s*/?>|</(p|div|h[1-6]|li|tr)>", "\n", markup)
+    text = strip_tags(text)
+    lines = [" ".join(line.split()) for line in html.unescape(text).splitlines()]
+    return "\n".join(lines).strip() + "\n"

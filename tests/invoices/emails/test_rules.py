@@ -156,3 +156,23 @@ def test_real_invoice_event_mail_has_price_currency_and_link(shop, smtp_server, 
     assert envelope.message["Subject"] == "12.50 USD for B-7"
     body = envelope.message.get_content()
     assert invoice.pk in body and "(New)" in body
+
+
+def test_html_rule_is_sent_as_html_with_text_part_and_escaped_values(store, smtp_server, clock):
+    email_rule_create(
+        store=store, trigger="InvoiceSettled", to="owner@kingston.example", subject="Paid",
+        body="<p>Order <b>{Invoice.OrderId}</b> paid.</p><p>Note: {Invoice.Metadata.note}</p>",
+    )
+    deliver(invoice_event(store_id=store.pk, metadata={
+        "orderId": "A&B", "note": '<a href="https://evil.example">claim refund</a>',
+    }))
+    email_messages_send_due()
+    [envelope] = smtp_server.mailbox.received
+    message = envelope.message
+    html_part = message.get_body(preferencelist=("html",)).get_content()
+    text_part = message.get_body(preferencelist=("plain",)).get_content()
+    assert "<p>Order <b>A&amp;B</b> paid.</p>" in html_part
+    assert '<a href="https://evil.example">' not in html_part
+    assert "&lt;a href=&quot;https://evil.example&quot;&gt;" in html_part
+    assert text_part.splitlines()[0] == "Order A&B paid."
+    assert "<p>" not in text_part
