@@ -133,8 +133,8 @@ def _bool_param(request, name: str, default: bool = False) -> bool:
     raise FieldError(name, "Must be true or false")
 
 
-def _render(invoice: Invoice, *, with_methods: bool = False) -> dict:
-    data = selectors.invoice_data(invoice)
+def _render(invoice: Invoice, *, with_methods: bool = False, payments: list | None = None) -> dict:
+    data = selectors.invoice_data(invoice, payments=payments)
     if with_methods:
         data["paymentMethods"] = selectors.invoice_payment_methods_data(invoice=invoice)
         return InvoiceDataWithMethodsSerializer(data).data
@@ -246,7 +246,7 @@ class InvoiceCreateApi(APIView):
             additional_search_terms=data.get("additionalSearchTerms") or [],
             actor=_actor(request),
         )
-        return Response(_render(invoice))
+        return Response(_render(invoice, payments=[]))  # just created: nothing paid yet
 
 
 class InvoicesApi(InvoiceListApi, InvoiceCreateApi):

@@ -46,7 +46,10 @@ MAX_LN_DESCRIPTION = 639
 
 
 def _choose_methods(*, store: Store, requested: list[str] | None) -> list[StorePaymentMethod]:
-    enabled = {m.payment_method_id: m for m in StorePaymentMethod.objects.filter(store=store, enabled=True)}
+    enabled = {
+        m.payment_method_id: m
+        for m in StorePaymentMethod.objects.filter(store=store, enabled=True).select_related("onchain_descriptor")
+    }
     if requested is None:
         chosen = list(enabled.values())
     else:
