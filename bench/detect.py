@@ -1,7 +1,10 @@
-"""Benchmark: on-chain payment detection latency, and the watcher's time per block against watched-address count.
+"""Benchmark: payment detection latency (Lightning and on-chain) and the watcher's time per block.
 
-    .venv/bin/python bench/detect_onchain.py [--payments 50] [--poll 0.1] [--sizes 10 10000 100000]
+    .venv/bin/python bench/detect.py [--ln-payments 200] [--payments 50] [--poll 0.1] [--sizes 10 10000 100000]
 
+0. Lightning: the settled-invoice stream is followed (lightning_sync_settled) while the devnode's
+   external node pays 200 invoices one by one; each is timed from the start of the payment until
+   its LightningInvoice row is settled (an upper bound on settlement -> row). Goal: p99 < 300 ms.
 1. Latency: a watcher thread polls (onchain_watch_forever) while payments are sent one by one with
    sendtoaddress; each is timed until its OnchainPayment row is visible. Goal: p99 < 2 s.
 2. Per block: for each size N, N addresses are watched (node wallet range and database rows),
@@ -15,6 +18,7 @@ import argparse
 import os
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from decimal import Decimal
@@ -36,6 +40,7 @@ from embit.descriptor import Descriptor  # noqa: E402
 from embit.networks import NETWORKS  # noqa: E402
 
 from flashpay.devnode.bitcoind import BitcoindSimulator  # noqa: E402
+from flashpay.devnode.lnd import LndNetwork, node_backend  # noqa: E402
 from flashpay.events.models import Event  # noqa: E402
 from invoices.models import ChainCursor, OnchainDescriptor, OnchainPayment, WatchedAddress  # noqa: E402
 from invoices.onchain.descriptors import descriptor_checksum  # noqa: E402
@@ -46,6 +51,9 @@ from invoices.onchain.services import (  # noqa: E402
     onchain_watch_address,
 )
 from invoices.onchain.watcher import onchain_watch_forever  # noqa: E402
+from lightning.connection import backend_from_connection_string  # noqa: E402
+from lightning.models import LightningInvoice, LightningSettleCursor  # noqa: E402
+from lightning.services import lightning_invoice_create, lightning_sync_settled  # noqa: E402
 
 
 def reset_db() -> None:
@@ -94,6 +102,51 @@ def latency(node: BitcoindSimulator, n_payments: int, poll: float) -> None:
           f"(goal p99 < 2000 ms)")
 
 
+def lightning_latency(n_payments: int) -> None:
+    reset_db()
+    LightningInvoice.objects.all().delete()
+    LightningSettleCursor.objects.all().delete()
+    with tempfile.TemporaryDirectory() as datadir:
+        network = LndNetwork(datadir=datadir, flashpay_port=0, external_port=0, persist=False)
+        network.start()
+        ours = backend_from_connection_string(network.connection_string("flashpay"))
+        external = node_backend(datadir, "external")
+        stop = threading.Event()
+        follower = threading.Thread(
+            target=lightning_sync_settled, kwargs={"backend": ours, "stop_event": stop}, daemon=True
+        )
+        follower.start()
+        timings = []
+        try:
+            for i in range(n_payments):
+                invoice = lightning_invoice_create(backend=ours, amount_msat=10_000 + i, memo="bench", expiry=600)
+                result: list = []
+                payer = threading.Thread(
+                    target=lambda bolt11=invoice.bolt11, out=result: out.append(
+                        external.pay(bolt11, fee_limit_msat=0, timeout=10)
+                    )
+                )
+                started = time.perf_counter()
+                payer.start()
+                while not LightningInvoice.objects.filter(pk=invoice.pk, status="settled").exists():
+                    time.sleep(0.002)
+                timings.append(time.perf_counter() - started)
+                payer.join()
+                if result[0].status != "success":
+                    raise SystemExit(f"payment {i} did not succeed: {result[0]}")
+        finally:
+            stop.set()
+            follower.join(timeout=10)
+            network.stop()
+            ours.close()
+            external.close()
+    timings.sort()
+    p99 = timings[min(len(timings) - 1, int(len(timings) * 0.99))]
+    print(f"lightning settlement -> payment row, {len(timings)} payments: "
+          f"p50 {statistics.median(timings) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
+          f"max {timings[-1] * 1000:.1f} ms (goal p99 < 300 ms)")
+
+
 def per_block(node: BitcoindSimulator, size: int, payments_per_block: int = 20, blocks: int = 5) -> None:
     reset_db()
     watch, miner = clients(node, f"size-{size}")
@@ -125,10 +178,12 @@ def per_block(node: BitcoindSimulator, size: int, payments_per_block: int = 20, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ln-payments", type=int, default=200)
     parser.add_argument("--payments", type=int, default=50)
     parser.add_argument("--poll", type=float, default=0.1)
     parser.add_argument("--sizes", type=int, nargs="*", default=[10, 10_000, 100_000])
     args = parser.parse_args()
+    lightning_latency(args.ln_payments)
     node = BitcoindSimulator(port=0, rpcuser="bench", rpcpassword="bench", premine_blocks=200).start()
     try:
         latency(node, args.payments, args.poll)
