@@ -29,7 +29,7 @@ class EmailMessageAdmin(admin.ModelAdmin):
     list_filter = ("state",)
     search_fields = ("=store__id", "subject", "buyer_email")
     readonly_fields = (
-        "store", "rule", "event", "recipients", "buyer_email", "subject", "body", "state", "attempts",
+        "store", "rule", "event", "recipients", "buyer_email", "subject", "body", "body_html", "state", "attempts",
         "next_attempt_at", "last_error", "sent_at", "created_at",
     )
 

@@ -60,13 +60,14 @@ def smtp_settings(settings, smtp_port):
 class SmtpServer:
     """A loopback SMTP server that can go down and come back (a fresh aiosmtpd Controller each time)."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, **smtp_options):
         self.port = port
         self.mailbox = Mailbox()
+        self.smtp_options = smtp_options  # aiosmtpd.smtp.SMTP options: tls_context, authenticator...
         self._controller: Controller | None = None
 
     def start(self) -> None:
-        self._controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port)
+        self._controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port, **self.smtp_options)
         self._controller.start()
 
     def stop(self) -> None:
