@@ -1,6 +1,12 @@
+"""Lightning backends behind one interface, BOLT11 and LNURL."""
 from django.apps import AppConfig
 
 
 class LightningConfig(AppConfig):
     name = "lightning"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from lightning.tasks import lightning_schedules_register
+
+        lightning_schedules_register()

@@ -1,4 +1,6 @@
 """Reads of the lightning app."""
+from datetime import datetime
+
 from lightning.models import LightningInvoice, LightningSettleCursor
 
 
@@ -11,7 +13,8 @@ def lightning_settle_cursor_get(*, node_pubkey: str) -> int:
     return cursor.settle_index if cursor else 0
 
 
-def lightning_invoices_open(*, node_pubkey: str):
-    return LightningInvoice.objects.filter(
-        node_pubkey=node_pubkey, status=LightningInvoice.Status.OPEN
-    ).order_by("pk")
+def lightning_invoices_open(*, node_pubkey: str, expires_after: datetime | None = None):
+    invoices = LightningInvoice.objects.filter(node_pubkey=node_pubkey, status=LightningInvoice.Status.OPEN)
+    if expires_after is not None:
+        invoices = invoices.filter(expires_at__gte=expires_after)
+    return invoices.order_by("pk")

@@ -158,6 +158,7 @@ class SimNode:
     payment_index: int = 0
     # Invoice events in order, ("add" | "settle", payment hash): SubscribeInvoices follows it.
     events: list[tuple[str, bytes]] = field(default_factory=list)
+    subscribers: int = 0
     macaroon: bytes = b""
     server: grpc.Server | None = None
 
@@ -418,6 +419,17 @@ class LndNetwork:
         }
         (self.datadir / "lnd.json").write_text(json.dumps(manifest, indent=2))
 
+    def wait_subscribers(self, name: str = "flashpay", *, count: int = 1, timeout: float = 5.0) -> bool:
+        """Wait until exactly `count` SubscribeInvoices streams are live on a node (tests)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self.nodes[name].subscribers != count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
+
     # --- injection ----------------------------------------------------------------------------
     def inject(
         self,
@@ -532,20 +544,37 @@ class LndNetwork:
                 settled = [i for i in node.invoices.values() if i.settle_index > request.settle_index]
                 backlog += [i.to_proto() for i in sorted(settled, key=lambda i: i.settle_index)]
             position = len(node.events)
-        yield from backlog
-        while context.is_active() and not self._stopped.is_set():
+            node.subscribers += 1
+            self._cond.notify_all()
+        released = threading.Event()
+
+        def release() -> None:
+            # From the RPC's termination callback or the generator's end, whichever comes first.
             with self._cond:
-                if position == len(node.events):
-                    self._cond.wait(timeout=0.5)
-                fresh = node.events[position:]
-                position = len(node.events)
-                messages = [node.invoices[h].to_proto() for _kind, h in fresh]
-                # An add and its settle can both be pending: report each event's own state.
-                for message, (kind, _h) in zip(messages, fresh, strict=True):
-                    if kind == "add" and message.state == ln.Invoice.SETTLED:
-                        message.state = ln.Invoice.OPEN
-                        message.settled = False
-            yield from messages
+                if not released.is_set():
+                    released.set()
+                    node.subscribers -= 1
+                    self._cond.notify_all()
+
+        if context is not None:
+            context.add_callback(release)
+        try:
+            yield from backlog
+            while context.is_active() and not self._stopped.is_set():
+                with self._cond:
+                    if position == len(node.events):
+                        self._cond.wait(timeout=0.5)
+                    fresh = node.events[position:]
+                    position = len(node.events)
+                    messages = [node.invoices[h].to_proto() for _kind, h in fresh]
+                    # An add and its settle can both be pending: report each event's own state.
+                    for message, (kind, _h) in zip(messages, fresh, strict=True):
+                        if kind == "add" and message.state == ln.Invoice.SETTLED:
+                            message.state = ln.Invoice.OPEN
+                            message.settled = False
+                yield from messages
+        finally:
+            release()
         if self._stopped.is_set():
             # Like LND shutting down: the stream ends with an error, never quietly.
             raise Refused(grpc.StatusCode.UNAVAILABLE, "lnd is shutting down")

@@ -73,7 +73,7 @@ def test_lookup_unknown_invoice_is_not_found(lnd_backend):
         lnd_backend.lookup_invoice("not-hex")
 
 
-def test_external_payment_is_streamed_at_once(lnd_backend, lnd_external):
+def test_external_payment_is_streamed_at_once(lnd_network, lnd_backend, lnd_external):
     invoice = lnd_backend.create_invoice(amount_msat=5_000, memo="stream me")
     stop = threading.Event()
     received = []
@@ -84,7 +84,7 @@ def test_external_payment_is_streamed_at_once(lnd_backend, lnd_external):
 
     thread = threading.Thread(target=follow)
     thread.start()
-    time.sleep(0.3)  # the subscription is in place
+    assert lnd_network.wait_subscribers(count=1)
 
     lnd_external.pay(invoice.bolt11, fee_limit_msat=0, timeout=5)
     paid_at = time.monotonic()

@@ -23,18 +23,20 @@ pytestmark = pytest.mark.django_db(transaction=True)
 class SyncRun:
     """lightning_sync_settled in a thread, as the watcher runs it."""
 
-    def __init__(self, backend):
+    def __init__(self, backend, network, *, wait: bool = True):
+        self.network = network
         self.stop_event = threading.Event()
         self.result: dict = {}
         self.thread = threading.Thread(target=self._run, args=(backend,))
         self.thread.start()
-        time.sleep(0.3)  # subscribed
+        if wait:
+            assert network.wait_subscribers(count=1)
 
     def _run(self, backend):
         try:
             self.result["count"] = lightning_sync_settled(backend=backend, stop_event=self.stop_event)
         except BaseException as exc:  # a crash of the watcher process
-            self.result["error"] = exc
+            self.result["error"] = type(exc)
         finally:
             connection.close()
 
@@ -42,6 +44,7 @@ class SyncRun:
         self.stop_event.set()
         self.thread.join(10)
         assert not self.thread.is_alive()
+        assert self.network.wait_subscribers(count=0)
         return self.result
 
 
@@ -60,7 +63,7 @@ def settled_events():
 
 def test_settlement_is_recorded_with_one_event_and_the_cursor_moves(lnd_network, lnd_backend, lnd_external):
     invoice = lightning_invoice_create(backend=lnd_backend, amount_msat=12_345, memo="latte")
-    sync = SyncRun(lnd_backend)
+    sync = SyncRun(lnd_backend, lnd_network)
 
     lnd_external.pay(invoice.bolt11, fee_limit_msat=0, timeout=5)
     recorded = wait_for(lambda: LightningInvoice.objects.get(pk=invoice.pk).status == "settled")
@@ -80,12 +83,12 @@ def test_settlement_is_recorded_with_one_event_and_the_cursor_moves(lnd_network,
     assert cursor.settle_index == 1
 
 
-def test_sync_killed_and_resumed_loses_and_duplicates_nothing(monkeypatch, lnd_backend, lnd_external):
+def test_sync_killed_and_resumed_loses_and_duplicates_nothing(monkeypatch, lnd_network, lnd_backend, lnd_external):
     invoices = [lightning_invoice_create(backend=lnd_backend, amount_msat=1000 * (i + 1), memo=f"#{i}") for i in range(6)]
     hashes = [i.payment_hash for i in invoices]
 
     # given: a sync that recorded two settlements, then was stopped
-    sync = SyncRun(lnd_backend)
+    sync = SyncRun(lnd_backend, lnd_network)
     for invoice in invoices[:2]:
         lnd_external.pay(invoice.bolt11, fee_limit_msat=0, timeout=5)
     assert wait_for(lambda: settled_events().count() == 2)
@@ -103,15 +106,16 @@ def test_sync_killed_and_resumed_loses_and_duplicates_nothing(monkeypatch, lnd_b
         return real_emit(**kwargs)
 
     monkeypatch.setattr(services, "event_emit", crash_on_fourth)
-    crashed = SyncRun(lnd_backend)
+    crashed = SyncRun(lnd_backend, lnd_network, wait=False)
     crashed.thread.join(5)
-    assert isinstance(crashed.result.get("error"), KeyboardInterrupt)
+    assert crashed.result.get("error") is KeyboardInterrupt
+    assert lnd_network.wait_subscribers(count=0)  # the dead run left no subscription behind
     assert LightningInvoice.objects.get(payment_hash=hashes[3]).status == "open"
     assert LightningSettleCursor.objects.get().settle_index == 3
     monkeypatch.setattr(services, "event_emit", real_emit)
 
     # when: it resumes, and more invoices settle live
-    resumed = SyncRun(lnd_backend)
+    resumed = SyncRun(lnd_backend, lnd_network)
     for invoice in invoices[4:]:
         lnd_external.pay(invoice.bolt11, fee_limit_msat=0, timeout=5)
     assert wait_for(lambda: settled_events().count() == 6)
@@ -126,18 +130,18 @@ def test_sync_killed_and_resumed_loses_and_duplicates_nothing(monkeypatch, lnd_b
 
     # and: a replay from an older cursor (a duplicate delivery) records nothing again
     LightningSettleCursor.objects.update(settle_index=2)
-    replay = SyncRun(lnd_backend)
+    replay = SyncRun(lnd_backend, lnd_network)
     time.sleep(0.5)
     assert replay.stop() == {"count": 0}
     assert settled_events().count() == 6
     assert LightningSettleCursor.objects.get().settle_index == 6
 
 
-def test_first_sync_catches_up_on_invoices_settled_before_it_ran(lnd_backend, lnd_external):
+def test_first_sync_catches_up_on_invoices_settled_before_it_ran(lnd_network, lnd_backend, lnd_external):
     invoice = lightning_invoice_create(backend=lnd_backend, amount_msat=777_000, memo="early")
     lnd_external.pay(invoice.bolt11, fee_limit_msat=0, timeout=5)
 
-    sync = SyncRun(lnd_backend)
+    sync = SyncRun(lnd_backend, lnd_network)
     result = sync.stop()
 
     assert result == {"count": 1}
@@ -224,6 +228,7 @@ def test_follow_reconnects_after_the_node_restarts_and_misses_nothing(tmp_path):
     thread = threading.Thread(target=follow)
     thread.start()
     try:
+        assert network.wait_subscribers(count=1)
         node_backend(datadir, "external").pay(first.bolt11, fee_limit_msat=0, timeout=5)
         assert wait_for(lambda: settled_events().count() == 1)
 

@@ -113,7 +113,7 @@ def test_add_invoice_refuses_bad_input(flashpay):
         assert error.value.code() == code
 
 
-def test_subscribe_streams_adds_and_settles_with_increasing_indexes(flashpay, external):
+def test_subscribe_streams_adds_and_settles_with_increasing_indexes(lnd_network, flashpay, external):
     stream = flashpay.SubscribeInvoices(ln.InvoiceSubscription(), timeout=10)
     updates = []
 
@@ -126,7 +126,7 @@ def test_subscribe_streams_adds_and_settles_with_increasing_indexes(flashpay, ex
 
     reader = threading.Thread(target=read)
     reader.start()
-    time.sleep(0.2)
+    assert lnd_network.wait_subscribers(count=1)
 
     first = flashpay.AddInvoice(ln.Invoice(value_msat=10_000))
     second = flashpay.AddInvoice(ln.Invoice(value_msat=20_000))
