@@ -16,7 +16,7 @@ from cards.keys import open_key
 from cards.models import Card, CardPayment, IssuerKey, SettlementBatch
 from flashpay.errors import NotFound
 from flashpay.ledger.models import AccountKind
-from flashpay.ledger.selectors import Balance, account_balance, account_entry_list, account_get
+from flashpay.ledger.selectors import Balance, account_entry_list, account_get
 from flashpay.money import Msat
 
 # Path of the tap (LNURL-withdraw) endpoint written on every card; the tap view must be routed
@@ -143,10 +143,15 @@ def card_account_reference(*, card: Card) -> str:
 def card_balance(*, card: Card) -> Balance:
     """Posted, reserved and available money of the card (zero before its first top-up)."""
     try:
+        # One read: the account row carries the cached balances (kept in step by the ledger).
         account = account_get(kind=AccountKind.CARD, reference=card_account_reference(card=card))
     except NotFound:
         return Balance(posted=Msat(0), pending_debit=Msat(0), pending_credit=Msat(0))
-    return account_balance(account=account)
+    return Balance(
+        posted=Msat(account.posted_msat),
+        pending_debit=Msat(account.pending_debit_msat),
+        pending_credit=Msat(account.pending_credit_msat),
+    )
 
 
 def utc_day_start(now: datetime | None = None) -> datetime:

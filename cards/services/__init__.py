@@ -597,6 +597,7 @@ def tap_log_record(
     ip: str | None = None,
 ) -> TapLog:
     entry = TapLog(card=card, uid=uid, counter=counter, outcome=outcome, reason=reason[:200], ip=ip)
-    entry.full_clean()
-    entry.save()
+    # The card was just read by the caller: skip the foreign-key existence query (hot path).
+    entry.full_clean(exclude=["card"], validate_unique=False, validate_constraints=False)
+    entry.save(force_insert=True)
     return entry

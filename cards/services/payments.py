@@ -54,7 +54,7 @@ from flashpay.ledger.services import (
     transaction_post,
 )
 from lightning.backends.base import LightningBackend, PaymentResult, PaymentStatus
-from lightning.bolt11_helpers import DecodedPaymentRequest, decode_bolt11
+from lightning.bolt11_helpers import decode_bolt11
 from lightning.errors import InvalidPaymentRequest, LightningError
 from lightning.selectors import lightning_invoice_get
 from lightning.services import lightning_invoice_settle_internally
@@ -154,7 +154,7 @@ def card_tap(*, p: str, c: str, ip: str | None = None) -> WithdrawOffer:
                     ip=ip,
                     expires_at=now + timedelta(seconds=settings.CARD_K1_TTL_SECONDS),
                 )
-                request.full_clean(validate_unique=False, validate_constraints=False)
+                request.full_clean(exclude=["card"], validate_unique=False, validate_constraints=False)
                 request.save(force_insert=True)
                 tap_log_record(card=card, outcome=TapLog.Outcome.ACCEPTED, uid=tap.uid, counter=tap.counter, ip=ip)
     if not advanced:
@@ -217,18 +217,100 @@ def _merchant_of(payment_hash: str) -> tuple[str, str]:
         return store_id, ""
 
 
-def _decode(pr: str) -> DecodedPaymentRequest:
+@dataclass(frozen=True)
+class _Invoice:
+    """What the callback needs of the invoice to pay."""
+
+    payment_hash: str
+    bolt11: str
+    amount_msat: int
+    description: str
+    payee: str = ""
+
+
+def _check_amount(amount_msat: int | None) -> int:
+    if amount_msat is None:
+        raise TapRefused("the invoice has no amount; ask for an invoice with an amount", code="invoice-no-amount")
+    if amount_msat < settings.CARD_MIN_WITHDRAWABLE_MSAT:
+        raise TapRefused("the invoice amount is below the minimum", code="amount-too-small")
+    return amount_msat
+
+
+def _decode(pr: str) -> _Invoice:
+    """Full BOLT #11 decode with signature check, network, expiry and amount rules."""
     try:
         decoded = decode_bolt11(pr, network=settings.BITCOIN_NETWORK)
     except InvalidPaymentRequest as exc:
         raise TapRefused(exc.message, code="invalid-invoice")
     if decoded.is_expired():
         raise TapRefused("the invoice has expired", code="invoice-expired")
-    if decoded.amount_msat is None:
-        raise TapRefused("the invoice has no amount; ask for an invoice with an amount", code="invoice-no-amount")
-    if decoded.amount_msat < settings.CARD_MIN_WITHDRAWABLE_MSAT:
-        raise TapRefused("the invoice amount is below the minimum", code="amount-too-small")
-    return decoded
+    return _Invoice(
+        payment_hash=decoded.payment_hash,
+        bolt11=decoded.bolt11,
+        amount_msat=_check_amount(decoded.amount_msat),
+        description=decoded.description or "",
+        payee=decoded.payee,
+    )
+
+
+_BECH32 = {char: value for value, char in enumerate("qpzry9x8gf2tvdw0s3jn54khce6mua7l")}
+
+
+def _normalised(pr: str) -> str:
+    text = pr.strip().lower()
+    return text[len("lightning:"):] if text.startswith("lightning:") else text
+
+
+def _payment_hash_hint(text: str) -> str | None:
+    """The ``p`` field of a BOLT11 string, read without checking anything (BOLT #11 "Data
+    Part": 35-bit timestamp, tagged fields of type(5 bits) + data_length(10 bits) + data, then
+    a 520-bit signature; ``p`` is type 1 with 52 words = 256 bits + 4 padding bits).
+
+    Only used to find one of OUR invoices cheaply: the result counts only if the whole string
+    equals the BOLT11 our node issued, which our node signed; anything else is fully decoded.
+    """
+    separator = text.rfind("1")
+    if separator < 1:
+        return None
+    try:
+        words = [_BECH32[char] for char in text[separator + 1:]]
+    except KeyError:
+        return None
+    data = words[7 : len(words) - 104 - 6]  # drop timestamp, signature and bech32 checksum
+    index = 0
+    while index + 3 <= len(data):
+        tag, length = data[index], data[index + 1] * 32 + data[index + 2]
+        if tag == 1 and length == 52 and index + 3 + length <= len(data):
+            value = 0
+            for word in data[index + 3 : index + 3 + 52]:
+                value = (value << 5) | word
+            return (value >> 4).to_bytes(32, "big").hex()
+        index += 3 + length
+    return None
+
+
+def _invoice_to_pay(pr: str) -> tuple[_Invoice, object | None]:
+    """The invoice behind ``pr`` and our node's row for it (None for anyone else's invoice).
+
+    An invoice of our own node, presented exactly as the node issued it, is taken from our row
+    (same network, amount and expiry as minted): the slow signature check adds nothing there.
+    """
+    text = _normalised(pr)
+    hint = _payment_hash_hint(text)
+    row = lightning_invoice_get(payment_hash=hint) if hint else None
+    if row is not None and row.bolt11.lower() == text:
+        if row.expires_at <= timezone.now():
+            raise TapRefused("the invoice has expired", code="invoice-expired")
+        invoice = _Invoice(
+            payment_hash=row.payment_hash, bolt11=text, amount_msat=_check_amount(row.amount_msat), description=row.memo
+        )
+        return invoice, row
+    invoice = _decode(pr)
+    row = lightning_invoice_get(payment_hash=invoice.payment_hash)
+    if row is not None and row.node_pubkey != invoice.payee:
+        # Our invoice's payment hash under someone else's signature: an altered copy.
+        raise TapRefused("this invoice was altered: its signature is not our node's", code="invalid-invoice")
+    return invoice, row
 
 
 @dataclass(frozen=True)
@@ -257,7 +339,6 @@ def _check_card_and_limits(*, card: Card, amount_msat: int, request: WithdrawReq
 
 def _spend_k1(request: WithdrawRequest, now) -> None:
     request.used_at = now
-    request.full_clean(validate_unique=False, validate_constraints=False)
     request.save(update_fields=["used_at"])
 
 
@@ -269,9 +350,8 @@ def card_withdraw(*, k1: str, pr: str, ip: str | None = None) -> WithdrawResult:
         raise TapRefused("k1 is missing or malformed", code="k1-unknown")
     if not pr:
         raise TapRefused("pr (the invoice to pay) is missing", code="invalid-invoice")
-    decoded = _decode(pr)
+    decoded, internal_invoice = _invoice_to_pay(pr)
     amount = decoded.amount_msat
-    internal_invoice = lightning_invoice_get(payment_hash=decoded.payment_hash)
     node = node_account()
     now = timezone.now()
     try:
@@ -308,21 +388,6 @@ def card_withdraw(*, k1: str, pr: str, ip: str | None = None) -> WithdrawResult:
 def _pay_internally(*, card, account, node, request, decoded) -> CardPayment:
     """A FlashPay merchant's invoice: card -> node and the invoice settled, in this transaction."""
     store_id, store_name = _merchant_of(decoded.payment_hash)
-    payment = CardPayment(
-        card=card,
-        withdraw_request=request,
-        payment_hash=decoded.payment_hash,
-        bolt11=decoded.bolt11,
-        kind=CardPayment.Kind.INTERNAL,
-        status=CardPayment.Status.SUCCEEDED,
-        amount_msat=decoded.amount_msat,
-        merchant_store_id=store_id or "",
-        merchant_name=store_name[:200],
-        description=(decoded.description or "")[:639],
-        finished_at=timezone.now(),
-    )
-    payment.full_clean(validate_unique=False, validate_constraints=False)
-    payment.save(force_insert=True)
     try:
         with transaction.atomic():
             lightning_invoice_settle_internally(payment_hash=decoded.payment_hash, amount_msat=decoded.amount_msat)
@@ -334,8 +399,23 @@ def _pay_internally(*, card, account, node, request, decoded) -> CardPayment:
         description=f"Flash Card payment to {store_name or 'a FlashPay merchant'}"[:500],
         metadata={"type": "card_payment", "payment_hash": decoded.payment_hash, "card": card.public_id, "internal": True},
     )
-    payment.hold_transaction_id = txn.pk
-    payment.save(update_fields=["hold_transaction_id"])
+    payment = CardPayment(
+        card=card,
+        withdraw_request=request,
+        payment_hash=decoded.payment_hash,
+        bolt11=decoded.bolt11,
+        kind=CardPayment.Kind.INTERNAL,
+        status=CardPayment.Status.SUCCEEDED,
+        amount_msat=decoded.amount_msat,
+        hold_transaction_id=txn.pk,
+        merchant_store_id=store_id or "",
+        merchant_name=store_name[:200],
+        description=decoded.description[:639],
+        finished_at=timezone.now(),
+    )
+    # Card and request were just locked by the caller: no foreign-key existence queries.
+    payment.full_clean(exclude=["card", "withdraw_request"], validate_unique=False, validate_constraints=False)
+    payment.save(force_insert=True)
     return payment
 
 
@@ -357,9 +437,9 @@ def _reserve_external(*, card, account, node, request, decoded) -> CardPayment:
         amount_msat=decoded.amount_msat,
         fee_limit_msat=fee_limit,
         hold_transaction_id=hold.pk,
-        description=(decoded.description or "")[:639],
+        description=decoded.description[:639],
     )
-    payment.full_clean(validate_unique=False, validate_constraints=False)
+    payment.full_clean(exclude=["card", "withdraw_request"], validate_unique=False, validate_constraints=False)
     payment.save(force_insert=True)
     return payment
 

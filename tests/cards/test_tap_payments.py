@@ -366,3 +366,29 @@ def test_callback_url_is_on_the_configured_host(settings):
     card = make_programmed_card()
     fund_card(card, 1_000 * SAT)
     assert urlsplit(tap(card, 1).json()["callback"]).netloc == "cards.example.org"
+
+
+def test_our_invoice_in_another_spelling_is_still_paid_internally(flashpay_node):
+    card = make_programmed_card()
+    fund_card(card, 10_000 * SAT)
+    invoice = lightning_invoice_create(backend=flashpay_node, amount_msat=1_000 * SAT)
+    response = callback(tap(card, 1).json()["k1"], "lightning:" + invoice.bolt11.upper())
+    assert response.json() == {"status": "OK"}
+    assert CardPayment.objects.get().kind == "internal"
+    assert balance(card).posted.value == 9_000 * SAT
+
+
+def test_an_altered_copy_of_our_invoice_is_refused(flashpay_node):
+    # given: our node's 1 000 sat invoice re-encoded for 1 sat under the old signature
+    card = make_programmed_card()
+    fund_card(card, 10_000 * SAT)
+    invoice = lightning_invoice_create(backend=flashpay_node, amount_msat=1_000 * SAT)
+    original = bolt11.decode(invoice.bolt11)
+    original.amount_msat = bolt11.MilliSatoshi(1_000)
+    forged = bolt11.encode(original)
+    assert forged != invoice.bolt11
+    # when / then
+    _refused(callback(tap(card, 1).json()["k1"], forged), "altered")
+    _nothing_moved(card, 10_000 * SAT)
+    invoice.refresh_from_db()
+    assert invoice.status == LightningInvoice.Status.OPEN
