@@ -138,6 +138,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Greenfield's names for enums that share a field name ("status") across components.
+    "ENUM_NAME_OVERRIDES": {
+        "InvoiceStatus": "invoices.apis.shapes.INVOICE_STATUSES",
+        "InvoiceStatusMark": "invoices.apis.shapes.INVOICE_STATUS_MARKS",
+        "InvoiceAdditionalStatus": "invoices.apis.shapes.ADDITIONAL_STATUSES",
+        "PaymentStatus": "invoices.apis.shapes.PAYMENT_STATUSES",
+    },
 }
 
 # django-q2 on the ORM broker: no extra service needed. Redis can take over at high rates.

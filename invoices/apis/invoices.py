@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from flashpay.accounts import policies
+from flashpay.accounts.models import SpeedPolicy
 from flashpay.accounts.permissions import (
     GreenfieldPermission,
     greenfield_permission,
@@ -28,6 +29,7 @@ from flashpay.idempotency.apis import idempotent
 from invoices import selectors
 from invoices.apis.shapes import (
     ERROR,
+    INVOICE_STATUS_MARKS,
     INVOICE_STATUSES,
     VALIDATION_ERROR,
     InvoiceDataSerializer,
@@ -39,7 +41,6 @@ from invoices.services import invoices as services
 
 MAX_METADATA_BYTES = 64 * 1024
 MAX_TAKE = 1000
-SPEED_POLICIES = ["HighSpeed", "MediumSpeed", "LowMediumSpeed", "LowSpeed"]
 
 
 @extend_schema_field({"type": "string", "format": "decimal", "nullable": True, "example": "5.00"})
@@ -79,7 +80,8 @@ class MetadataField(serializers.JSONField):
 
 
 class CheckoutOptionsSerializer(serializers.Serializer):
-    speedPolicy = serializers.ChoiceField(choices=SPEED_POLICIES, required=False, allow_null=True)
+    # the store's choice set, so the schema has one SpeedPolicy enum
+    speedPolicy = serializers.ChoiceField(choices=SpeedPolicy.choices, required=False, allow_null=True)
     paymentMethods = serializers.ListField(child=serializers.CharField(max_length=50), required=False, allow_null=True)
     defaultPaymentMethod = serializers.CharField(max_length=50, required=False, allow_null=True)
     lazyPaymentMethods = serializers.BooleanField(required=False, allow_null=True)
@@ -368,7 +370,7 @@ class InvoiceMarkStatusApi(APIView):
     permission_classes = [GreenfieldPermission]
 
     class InputSerializer(serializers.Serializer):
-        status = serializers.ChoiceField(choices=["Invalid", "Settled"])
+        status = serializers.ChoiceField(choices=INVOICE_STATUS_MARKS)
 
         class Meta:
             ref_name = "MarkInvoiceStatusRequest"

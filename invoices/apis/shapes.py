@@ -14,8 +14,12 @@ VALIDATION_ERROR = inline_serializer(
 )
 EMPTY_OK = OpenApiResponse(description="Done")
 
+# Greenfield's enum components; named in SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] so the schema
+# uses Greenfield's names for them.
 INVOICE_STATUSES = ["New", "Processing", "Expired", "Invalid", "Settled"]
+INVOICE_STATUS_MARKS = ["Invalid", "Settled"]
 ADDITIONAL_STATUSES = ["None", "PaidLate", "PaidPartial", "Marked", "Invalid", "PaidOver"]
+PAYMENT_STATUSES = ["Invalid", "Processing", "Settled"]
 
 
 class PaymentSerializer(serializers.Serializer):
@@ -25,7 +29,7 @@ class PaymentSerializer(serializers.Serializer):
     receivedDate = serializers.IntegerField()
     value = serializers.CharField()
     fee = serializers.CharField()
-    status = serializers.ChoiceField(choices=["Invalid", "Processing", "Settled"])
+    status = serializers.ChoiceField(choices=PAYMENT_STATUSES)
     destination = serializers.CharField()
 
     class Meta:
