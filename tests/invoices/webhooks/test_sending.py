@@ -289,3 +289,18 @@ def test_other_greenfield_event_types_with_a_store_are_delivered_too(store, rece
     [request] = receiver.received("/all")
     assert request.json["payoutId"] == "P1" and request.json["type"] == "PayoutCreated"
     assert receiver.received("/invoices-only") == []
+
+
+def test_secret_never_reaches_the_logs(store, receiver, clock, caplog):
+    caplog.set_level("DEBUG")
+    webhook, secret = webhook_create(store=store, url=receiver.url(), secret="do-not-log-this-secret")
+    receiver.secret = secret
+    receiver.answer("/hook", 500)
+    deliver(invoice_event(store_id=store.pk))
+    webhook_deliveries_send_due()
+    clock.advance(seconds=10)
+    webhook_deliveries_send_due()
+    assert len(receiver.received()) == 2 and caplog.records
+    assert "do-not-log-this-secret" not in caplog.text
+    signature = receiver.received()[0].headers["btcpay-sig"]
+    assert signature.split("=", 1)[1] not in caplog.text
