@@ -249,3 +249,18 @@ def test_anonymous_is_401(api_client, shop):
     assert api_client.get(_url(store)).status_code == 401
     assert api_client.post(_url(store), {"amount": "1"}, format="json").status_code == 401
     assert Invoice.objects.count() == 0
+
+
+def test_lightning_node_down_is_a_clear_503_and_no_invoice(api_client, shop, lnd_network):
+    store, headers = shop
+    lnd_network.stop()
+    before = Invoice.objects.count(), Event.objects.filter(aggregate_type="invoice").count()
+
+    response = api_client.post(_url(store), {"amount": "10"}, format="json", **headers)
+
+    assert response.status_code == 503, response.content
+    assert response.json()["code"] == "lightning-node-unreachable"
+    assert (Invoice.objects.count(), Event.objects.filter(aggregate_type="invoice").count()) == before
+    # the store can still take on-chain payments meanwhile
+    only_chain = api_client.post(_url(store), {"amount": "10", "checkout": {"paymentMethods": ["BTC-CHAIN"]}}, format="json", **headers)
+    assert only_chain.status_code == 200
