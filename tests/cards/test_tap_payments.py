@@ -158,15 +158,23 @@ def test_rate_limit_per_card_and_per_ip(settings):
     settings.CARD_RATE_LIMIT_PER_IP = 5
     card = make_programmed_card()
     fund_card(card, 10_000 * SAT)
+    # per card: the 4th tap in a minute is refused, whatever the address
     codes = [tap(card, n, ip=f"192.0.2.{n}").status_code for n in range(1, 5)]
     assert codes == [200, 200, 200, 429]
+    assert TapLog.objects.filter(card=card, outcome="rejected").get().reason.startswith("too many taps of this card")
+    # per address: 5 taps a minute from one address (and, separately, 5 callbacks)
     other = make_programmed_card(uid="04A39493CC8681")
     fund_card(other, 10_000 * SAT)
-    ip_codes = [tap(other, n, ip="192.0.2.99").status_code for n in range(1, 4)]
-    assert ip_codes == [200, 200, 200]
-    # the per-IP budget (5) is spent after two more hits of any card from that address
-    assert tap(other, 4, ip="192.0.2.99").status_code == 429 or tap(other, 5, ip="192.0.2.99").status_code == 429
-    assert tap(other, 6, ip="192.0.2.99").json()["reason"].startswith("too many")
+    third = make_programmed_card(uid="04A39493CC8682")
+    fund_card(third, 10_000 * SAT)
+    assert [tap(other, n, ip="192.0.2.99").status_code for n in (1, 2, 3)] == [200, 200, 200]
+    assert [tap(third, n, ip="192.0.2.99").status_code for n in (1, 2)] == [200, 200]
+    refused = tap(third, 3, ip="192.0.2.99")
+    assert refused.status_code == 429
+    assert refused.json() == {"status": "ERROR", "reason": "too many taps from this address, try again in a minute"}
+    assert [callback("00" * 32, "lnbcrt1x", ip="192.0.2.99").status_code for _ in range(6)] == [400] * 5 + [429]
+    # a refused tap used no counter: the same chip tap works from elsewhere
+    assert tap(third, 3, ip="192.0.2.100").status_code == 200
 
 
 # --- callbacks against the devnode --------------------------------------------------------
