@@ -5,6 +5,7 @@ Delivered at least once; every service called here is idempotent by the payment'
 from __future__ import annotations
 
 from flashpay.events.models import Event
+from invoices.onchain.selectors import onchain_payments_for_address
 from invoices.services.payments import (
     invoice_payment_lightning_record,
     invoice_payment_onchain_record,
@@ -13,15 +14,27 @@ from invoices.services.payments import (
 
 
 def on_onchain_payment(event: Event) -> None:
-    """onchain.payment.received / confirmed / unconfirmed / removed."""
+    """onchain.payment.received / confirmed / unconfirmed / removed.
+
+    The output's CURRENT state is recorded, not the one in the event: a retried older event
+    (delivered after a newer one) must not move a confirmed payment back to unconfirmed.
+    """
     data = event.payload
+    current = next(
+        (
+            p
+            for p in onchain_payments_for_address(address=data["address"])
+            if (p.txid, p.vout) == (data["txid"], data["vout"])
+        ),
+        None,
+    )
     invoice_payment_onchain_record(
         address=data["address"],
         txid=data["txid"],
         vout=data["vout"],
-        amount_msat=data["amount_msat"],
-        chain_status=data["status"],
-        block_height=data.get("block_height"),
+        amount_msat=current.amount_msat if current else data["amount_msat"],
+        chain_status=current.status if current else data["status"],
+        block_height=current.block_height if current else data.get("block_height"),
     )
 
 

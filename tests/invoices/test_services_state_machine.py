@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 
 from flashpay.events.models import Event
+from flashpay.events.tasks import dispatch_event
 from invoices.models import Invoice, InvoiceEvent, InvoicePayment
 from invoices.onchain.services import onchain_sync_once
 from invoices.selectors import invoice_data
@@ -226,3 +227,23 @@ def test_webhook_payload_shape(shop):
     )
     event = Event.objects.get(aggregate_id=invoice.pk, type="InvoiceCreated")
     assert (event.aggregate_type, event.idempotency_key) == ("invoice", f"InvoiceCreated:{invoice.pk}:created")
+
+
+def test_an_old_event_redelivered_late_does_not_unconfirm_a_payment(shop, bitcoind_client, bitcoind_miner):
+    store, _ = shop
+    onchain_sync_once(client=bitcoind_client)
+    invoice = make_invoice(store=store, amount="10")
+    bitcoind_miner.send_to_address(invoice.prompts.get(payment_method_id="BTC-CHAIN").address, Decimal("0.0002"))
+    onchain_sync_once(client=bitcoind_client)
+    received = Event.objects.get(type="onchain.payment.received")
+    bitcoind_miner.generate_to_address(1, bitcoind_miner.get_new_address())
+    onchain_sync_once(client=bitcoind_client)
+    deliver()
+    assert _state(invoice) == ("Settled", "None")
+
+    # the "received" event (status seen) is delivered again, after the confirmation
+    received.deliveries.update(status="pending", attempts=0)
+    dispatch_event(received.pk)
+
+    assert InvoicePayment.objects.get().status == "Settled"
+    assert _state(invoice) == ("Settled", "None")
