@@ -110,6 +110,14 @@ def lightning_invoice_record_settled(
         row.full_clean(validate_unique=False)
         row.save(update_fields=["status", "settle_index", "amount_received_msat", "preimage", "settled_at", "updated_at"])
         recorded = True
+    elif row.settled_internally and row.settle_index is None:
+        # Paid by a card inside the ledger and now over Lightning as well: the node holds money
+        # nobody is credited for. Not recorded twice; an operator has to refund it.
+        logger.warning(
+            "lightning: invoice %s was settled internally and paid again over Lightning (%s msat)",
+            row.payment_hash,
+            received,
+        )
     if recorded:
         event_emit(
             type=INVOICE_SETTLED_EVENT,
@@ -155,10 +163,20 @@ def lightning_invoices_reconcile(
                 if on_recorded is not None:
                     on_recorded(row)
         elif invoice.state == InvoiceState.CANCELED:
-            LightningInvoice.objects.filter(payment_hash=payment_hash, status=LightningInvoice.Status.OPEN).update(
-                status=LightningInvoice.Status.CANCELED, updated_at=timezone.now()
-            )
+            lightning_invoice_mark_canceled(payment_hash=payment_hash)
     return settled
+
+
+@transaction.atomic
+def lightning_invoice_mark_canceled(*, payment_hash: str) -> LightningInvoice | None:
+    """The node canceled (or expired) an open invoice: it can no longer be paid."""
+    row = invoice_lock(payment_hash=payment_hash)
+    if row is None or row.status != LightningInvoice.Status.OPEN:
+        return row
+    row.status = LightningInvoice.Status.CANCELED
+    row.full_clean(validate_unique=False)
+    row.save(update_fields=["status", "updated_at"])
+    return row
 
 
 def lightning_sync_settled(

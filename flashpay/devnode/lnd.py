@@ -88,6 +88,13 @@ class SimInvoice:
     settle_date: int = 0
     amt_paid_msat: int = 0
 
+    @property
+    def current_state(self) -> int:
+        """LND cancels an open invoice once it expires; here that happens when anyone looks."""
+        if self.state == ln.Invoice.OPEN and time.time() >= self.creation_date + self.expiry:
+            return ln.Invoice.CANCELED
+        return self.state
+
     def to_proto(self) -> ln.Invoice:
         settled = self.state == ln.Invoice.SETTLED
         return ln.Invoice(
@@ -107,7 +114,7 @@ class SimInvoice:
             settle_index=self.settle_index,
             amt_paid_sat=self.amt_paid_msat // 1000,
             amt_paid_msat=self.amt_paid_msat,
-            state=self.state,
+            state=self.current_state,
             payment_addr=self.payment_addr,
         )
 
@@ -670,7 +677,7 @@ class LndNetwork:
                 self._persist(payment_node=payer, payment=payment)
                 return
             invoice = payee.invoices.get(bytes.fromhex(payment.payment_hash))
-            if invoice is None or invoice.state != ln.Invoice.OPEN or payment.value_msat < invoice.value_msat:
+            if invoice is None or invoice.current_state != ln.Invoice.OPEN or payment.value_msat < invoice.value_msat:
                 # The payee rejects the HTLC: incorrect_or_unknown_payment_details (BOLT #4).
                 payer.local_msat += refund
                 self._finish_failed(payment, "FAILURE_REASON_INCORRECT_PAYMENT_DETAILS")

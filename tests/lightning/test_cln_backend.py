@@ -43,7 +43,7 @@ def mint(key: PrivateKey, *, amount_msat, description="", description_hash=None,
 class FakeLightningd:
     """Just enough of lightningd's JSON-RPC (doc/lightning-*.7) for the adapter's calls."""
 
-    def __init__(self):
+    def __init__(self, *, tcp: bool = False):
         self.key = PrivateKey()
         self.pubkey = self.key.public_key.format(compressed=True).hex()
         self.invoices: dict[str, dict] = {}
@@ -81,7 +81,11 @@ class FakeLightningd:
                 body.update(jsonrpc="2.0", id=request["id"])
                 self.request.sendall(json.dumps(body).encode() + b"\n\n")
 
-        self.server = socketserver.ThreadingUnixStreamServer(self.path, Handler)
+        if tcp:  # lightningd behind a TCP forward (socat), as clightning server=tcp:// expects
+            self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+            self.port = self.server.server_address[1]
+        else:
+            self.server = socketserver.ThreadingUnixStreamServer(self.path, Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -340,3 +344,16 @@ def test_non_ascii_text_survives_the_socket(lightningd, cln):
     lightningd.invoices[invoice.payment_hash]["description"] = memo
 
     assert cln.lookup_invoice(invoice.payment_hash).memo == memo
+
+
+def test_tcp_transport_from_a_connection_string():
+    from lightning.connection import backend_from_connection_string
+
+    fake = FakeLightningd(tcp=True)
+    try:
+        backend = backend_from_connection_string(f"type=clightning;server=tcp://127.0.0.1:{fake.port}")
+        invoice = backend.create_invoice(amount_msat=2_000, memo="over tcp")
+        assert backend.node_info().pubkey == fake.pubkey
+        assert backend.lookup_invoice(invoice.payment_hash).state == InvoiceState.OPEN
+    finally:
+        fake.close()

@@ -275,3 +275,22 @@ def test_concurrent_recorders_record_a_settlement_once(lnd_backend, lnd_external
     assert sorted(outcomes) == [False, False, False, True]
     assert settled_events().count() == 1
     assert LightningSettleCursor.objects.get().settle_index == 1
+
+
+def test_invoice_paid_by_card_and_then_over_lightning_is_flagged_not_credited_twice(caplog, lnd_backend, lnd_external):
+    from django.db import transaction
+
+    from lightning.services import lightning_invoice_settle_internally
+
+    invoice = lightning_invoice_create(backend=lnd_backend, amount_msat=8_000)
+    with transaction.atomic():
+        lightning_invoice_settle_internally(payment_hash=invoice.payment_hash, amount_msat=8_000)
+    lnd_external.pay(invoice.bolt11, fee_limit_msat=0, timeout=5)
+    settled = lnd_backend.lookup_invoice(invoice.payment_hash)
+
+    _row, recorded = lightning_invoice_record_settled(node_pubkey=lnd_backend.node_info().pubkey, invoice=settled)
+
+    assert not recorded
+    assert settled_events().count() == 1
+    assert "paid again over Lightning" in caplog.text
+    assert LightningSettleCursor.objects.get().settle_index == settled.settle_index

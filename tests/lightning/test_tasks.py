@@ -114,3 +114,16 @@ def test_first_sync_catches_a_settlement_that_slipped_in_while_subscribing(lnd_n
 
     assert result == {"count": 2}
     assert set(LightningInvoice.objects.values_list("memo", "status")) == {("in the gap", "settled"), ("live", "settled")}
+
+
+def test_reconcile_marks_invoices_the_node_canceled(lnd_backend):
+    from lightning.services import lightning_invoices_reconcile
+
+    invoice = lightning_invoice_create(backend=lnd_backend, amount_msat=1_000, expiry=1)
+    time.sleep(1.1)
+
+    recorded = lightning_invoices_reconcile(backend=lnd_backend, node_pubkey=lnd_backend.node_info().pubkey)
+
+    assert recorded == []
+    assert LightningInvoice.objects.get(pk=invoice.pk).status == "canceled"
+    assert Event.objects.count() == 0

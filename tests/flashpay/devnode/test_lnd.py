@@ -287,3 +287,12 @@ def test_the_node_refuses_invoices_of_other_networks(lnd_network, flashpay, exte
         assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "mainnet" in error.value.details()
     assert lnd_network.nodes["flashpay"].payments == {}
+
+
+def test_an_expired_open_invoice_reads_as_canceled_like_lnd(flashpay):
+    added = flashpay.AddInvoice(ln.Invoice(value_msat=1_000, expiry=1))
+    assert flashpay.LookupInvoice(ln.PaymentHash(r_hash=added.r_hash)).state == ln.Invoice.OPEN
+
+    time.sleep(1.1)
+
+    assert flashpay.LookupInvoice(ln.PaymentHash(r_hash=added.r_hash)).state == ln.Invoice.CANCELED
