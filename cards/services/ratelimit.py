@@ -40,7 +40,11 @@ def ratelimit_hit(*, key: str, limit: int, window_seconds: int = WINDOW_SECONDS)
 
 
 def ratelimit_purge(*, older_than_seconds: int = 3600) -> int:
-    """Drop finished windows (run by a schedule); returns how many rows went."""
+    """Drop finished windows and expired unused tap offers (run by a schedule); how many went."""
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     deleted, _ = RateLimitCounter.objects.filter(window_start__lt=cutoff).delete()
-    return deleted
+    # Offers of taps that were never paid with: dead once expired (the tap log keeps the tap).
+    from cards.models import WithdrawRequest
+
+    offers, _ = WithdrawRequest.objects.filter(used_at__isnull=True, expires_at__lt=cutoff).delete()
+    return deleted + offers

@@ -271,10 +271,31 @@ def card_payment_merchants_resolve() -> int:
     return named
 
 
+def settlement_batches_reconcile(*, backend: LightningBackend | None = None) -> int:
+    """Ask the node about batches left "paying" (no final answer in time); settle those it knows."""
+    done = 0
+    paying = SettlementBatch.objects.filter(status=SettlementBatch.Status.PAYING).exclude(payment_hash="").order_by("pk")
+    for batch in paying:
+        backend = backend or lightning_backend()
+        try:
+            result = backend.track_payment(batch.payment_hash)
+        except LightningError as exc:
+            logger.warning("settlement reconcile: node error %s; will retry", exc.code)
+            break
+        if result.status == PaymentStatus.SUCCESS:
+            settlement_batch_mark_paid(batch=batch, routing_fee_msat=result.fee_msat)
+            done += 1
+        elif result.status == PaymentStatus.FAILED:
+            settlement_batch_fail(batch=batch, reason=result.reason or "payment failed")
+            done += 1
+    return done
+
+
 def settlement_run(*, now: datetime | None = None, backend: LightningBackend | None = None) -> list[SettlementBatch]:
     """Create the batches that are due and pay the Lightning ones (the scheduled task)."""
     now = now or timezone.now()
     card_payment_merchants_resolve()
+    settlement_batches_reconcile(backend=backend)
     batches = []
     for schedule in MerchantSettlementSchedule.objects.filter(enabled=True).order_by("pk"):
         if not _due(schedule, now):

@@ -3,6 +3,7 @@ merchant is credited, and a settlement batch pays the merchant (LNURL-pay) minus
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -187,3 +188,37 @@ def test_bad_destinations_are_refused(kind, destination):
 
     assert not MerchantSettlementSchedule.objects.exists()
 
+
+
+def test_payout_with_unknown_outcome_is_reconciled_on_the_next_run(shop, flashpay_node, lnurlp_server, lnd_network, settings):
+    settings.DEBUG = True
+    settings.CARD_PAYMENT_TIMEOUT = 1
+    card = make_programmed_card()
+    fund_card(card, 10_000 * SAT)
+    assert pay_invoice_with_card(card, 1, make_invoice(store=shop, amount="0.00002", currency="BTC")).json()["status"] == "OK"
+    event_deliveries_run()
+    settlement_schedule_set(store_id=shop.id, destination_type="lnurlp", destination=lnurlp_server["url"])
+    lnd_network.inject(payer="flashpay", delay=2.5)  # the payout hangs past our timeout
+    [batch] = settlement_run()
+    assert batch.status == SettlementBatch.Status.PAYING
+    assert account_balance(account=account_get(kind="merchant", reference=shop.id)).available.value == 0
+    time.sleep(3)
+    assert settlement_run() == []
+    batch.refresh_from_db()
+    assert batch.status == SettlementBatch.Status.PAID
+    assert merchant_posted(shop) == 0
+
+
+def test_a_card_can_top_up_another_card_inside_flashpay(flashpay_node):
+    from cards.services.topups import card_topup_create
+
+    payer, payee = make_programmed_card(), make_programmed_card(uid="04A39493CC8681")
+    fund_card(payer, 10_000 * SAT)
+    topup = card_topup_create(card=payee, amount_msat=3_000 * SAT)
+    k1 = APIClient().get(reverse("cards:tap"), tap_params(payer, 1)).json()["k1"]
+    assert APIClient().get(reverse("cards:tap-callback"), {"k1": k1, "pr": topup.bolt11}).json() == {"status": "OK"}
+    event_deliveries_run()
+    assert selectors.card_balance(card=payer).posted.value == 7_000 * SAT
+    assert selectors.card_balance(card=payee).posted.value == 3_000 * SAT
+    # the node's account is back where it started: the money never left FlashPay
+    assert account_balance(account=account_get(kind="node", reference="lightning")).posted.value == 0
