@@ -60,7 +60,8 @@ def invoice_amount_text(invoice: Invoice) -> str:
     if invoice.amount is None:
         return "0"
     if invoice.currency == "BTC":
-        return f"{invoice.amount:.8f}"
+        sats = invoice.amount.quantize(Decimal("0.00000001"))
+        return f"{sats:f}" if sats == invoice.amount else _plain(invoice.amount)  # msat precision kept
     if invoice.currency == "SATS":
         return _plain(invoice.amount)
     amount = invoice.amount
