@@ -1,4 +1,5 @@
-"""Flash Cards: Bolt Card issuance, keys, programming and wipe links, SUN verification.
+"""Flash Cards: Bolt Card issuance, keys, programming and wipe links, SUN verification, tap-to-pay,
+balances, the Flash app API and merchant settlement.
 
 Key scheme: Bolt Card DETERMINISTIC keys (boltcard/boltcard docs/DETERMINISTIC.md). No
 per-card secret is stored. A card row holds a reference to its IssuerKey (encrypted at rest
@@ -8,8 +9,17 @@ version that is bumped on every re-programming; K0..K4 are derived when needed
 (cards/crypto.py). Random per-card keys were rejected: they would put five secrets per card in
 the database and make a tap's ``p`` decryptable only by trying every card's K1.
 
+Money: a card's balance is the ledger account (card, <card public id>); the node's side is
+(node, "lightning"), shared with the invoices app; settlement fees go to (fees, "card-settlement").
+Ledger transactions on a card carry ``metadata["type"]``: ``card_payment``, ``card_topup``, and
+for other apps ``refund`` / ``reward`` (with an optional ``merchant_name``): the history shows
+them by that type.
+
 Entry points for other code: ``cards.selectors.card_sun_authenticate`` (which card tapped, and
 its counter), ``cards.services.card_counter_advance`` (atomic replay guard),
-``cards.services.tap_log_record``, the status services and ``cards.crypto.sun_make`` to
-simulate taps in tests and benchmarks.
+``cards.services.tap_log_record``, the status services, ``cards.crypto.sun_make`` to simulate
+taps in tests and benchmarks; ``cards.services.payments`` (``card_tap``, ``card_withdraw``,
+``card_payments_reconcile``), ``cards.services.topups`` (``card_topup_create``),
+``cards.services.settlement`` (``settlement_schedule_set``, ``settlement_run``) and
+``cards.selectors`` (``card_balance``, ``card_spending_room``, ``card_history``).
 """
