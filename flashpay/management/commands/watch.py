@@ -22,9 +22,10 @@ LOCK_NAME = "watcher"
 
 
 def _lightning_forever(*, stop: threading.Event, max_backoff: float = 30.0) -> None:
-    """Follow the node's settled-invoice stream; reconnect with backoff when it drops."""
+    """Follow the node's settled invoices; lightning_follow_settled rides out stream drops, and
+    this loop also survives what it does not catch (bad credentials, a database restart)."""
     from lightning.connection import backend_from_settings
-    from lightning.services import lightning_sync_settled
+    from lightning.services import lightning_follow_settled
 
     backoff = 0.5
     try:
@@ -32,20 +33,17 @@ def _lightning_forever(*, stop: threading.Event, max_backoff: float = 30.0) -> N
             backend = None
             try:
                 backend = backend_from_settings()
-                lightning_sync_settled(backend=backend, stop_event=stop)
-                backoff = 0.5
+                lightning_follow_settled(backend=backend, stop_event=stop)
             except ApplicationError as exc:
                 logger.warning("lightning node: %s; retrying in %.1fs", exc.message, backoff)
-                stop.wait(backoff)
-                backoff = min(backoff * 2, max_backoff)
             except Exception:
                 logger.exception("lightning watcher failed; retrying in %.1fs", backoff)
-                stop.wait(backoff)
-                backoff = min(backoff * 2, max_backoff)
             finally:
                 if backend is not None:
                     backend.close()
                 close_old_connections()
+            stop.wait(backoff)
+            backoff = min(backoff * 2, max_backoff)
     finally:
         connections.close_all()
 
