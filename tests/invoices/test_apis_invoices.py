@@ -264,3 +264,17 @@ def test_lightning_node_down_is_a_clear_503_and_no_invoice(api_client, shop, lnd
     # the store can still take on-chain payments meanwhile
     only_chain = api_client.post(_url(store), {"amount": "10", "checkout": {"paymentMethods": ["BTC-CHAIN"]}}, format="json", **headers)
     assert only_chain.status_code == 200
+
+
+def test_store_path_twins_of_the_flat_endpoints(api_client, shop):
+    store, headers = shop
+    invoice = _create(api_client, store, headers)
+    base = _url(store, f"/{invoice['id']}")
+    assert api_client.get(base, **headers).json()["id"] == invoice["id"]
+    assert api_client.put(base, {"metadata": {"orderId": "X"}}, format="json", **headers).json()["metadata"] == {"orderId": "X"}
+    methods = api_client.get(f"{base}/payment-methods", **headers)
+    assert [m["paymentMethodId"] for m in methods.json()] == ["BTC-CHAIN", "BTC-LN"]
+    assert api_client.delete(base, **headers).status_code == 200
+    assert api_client.post(f"{base}/unarchive", **headers).json()["archived"] is False
+    marked = api_client.post(f"{base}/status", {"status": "Invalid"}, format="json", **headers).json()
+    assert (marked["status"], marked["additionalStatus"]) == ("Invalid", "Marked")
