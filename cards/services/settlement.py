@@ -9,6 +9,7 @@ succeeds and voided (payments released to the next batch) when it fails.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from datetime import datetime, timedelta
@@ -175,9 +176,13 @@ def lnurlp_fetch_invoice(*, destination_type: str, destination: str, amount_msat
         decoded = decode_bolt11(pr, network=settings.BITCOIN_NETWORK)
     except InvalidPaymentRequest as exc:
         raise PayoutError(exc.message)
-    # LUD-06: the invoice must be for exactly the amount asked.
+    # LUD-06: the invoice must be for exactly the amount asked, and its description hash (h)
+    # must commit to the metadata the service published.
     if decoded.amount_msat != amount_msat:
         raise PayoutError("the payee's invoice is for another amount")
+    expected_hash = hashlib.sha256(str(meta.get("metadata", "")).encode()).hexdigest()
+    if decoded.description_hash != expected_hash:
+        raise PayoutError("the payee's invoice does not commit to its LNURL-pay metadata")
     return pr
 
 

@@ -37,7 +37,7 @@ SAT = 1000
 @pytest.fixture
 def lnurlp_server(lnd_external):
     """A merchant's LNURL-pay service (LUD-06) whose invoices are minted by the external node."""
-    state = {"fail": False, "invoices": []}
+    state = {"fail": False, "invoices": [], "metadata": '[["text/plain","Kingston Coffee"]]'}
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args):
@@ -56,13 +56,16 @@ def lnurlp_server(lnd_external):
             if url.path == "/lnurlp":
                 self._json({
                     "tag": "payRequest", "callback": f"http://127.0.0.1:{server.server_port}/cb",
-                    "minSendable": 1000, "maxSendable": 10**12, "metadata": '[["text/plain","Kingston Coffee"]]',
+                    "minSendable": 1000, "maxSendable": 10**12, "metadata": state["metadata"],
                 })
             elif state["fail"]:
                 self._json({"status": "ERROR", "reason": "wallet offline"})
             else:
                 amount = int(parse_qs(url.query)["amount"][0])
-                invoice = lnd_external.create_invoice(amount_msat=amount, memo="settlement")
+                if state.get("honest", True):
+                    invoice = lnd_external.create_invoice(amount_msat=amount, description=state["metadata"])
+                else:
+                    invoice = lnd_external.create_invoice(amount_msat=amount, memo="something else")
                 state["invoices"].append(invoice)
                 self._json({"pr": invoice.bolt11, "routes": []})
 
@@ -222,3 +225,27 @@ def test_a_card_can_top_up_another_card_inside_flashpay(flashpay_node):
     assert selectors.card_balance(card=payee).posted.value == 3_000 * SAT
     # the node's account is back where it started: the money never left FlashPay
     assert account_balance(account=account_get(kind="node", reference="lightning")).posted.value == 0
+
+
+def test_lightning_address_resolves_to_its_well_known_lnurlp_url():
+    from cards.services.settlement import _lnurlp_url
+
+    assert _lnurlp_url("lightning_address", "coffee@pay.example.com") == "https://pay.example.com/.well-known/lnurlp/coffee"
+    assert settlement_schedule_set(
+        store_id="s1", destination_type="lightning_address", destination="coffee@pay.example.com"
+    ).destination == "coffee@pay.example.com"
+
+
+def test_payee_invoice_not_committing_to_the_metadata_is_not_paid(shop, lnurlp_server, lnd_external, settings):
+    settings.DEBUG = True
+    card = make_programmed_card()
+    fund_card(card, 10_000 * SAT)
+    assert pay_invoice_with_card(card, 1, make_invoice(store=shop, amount="0.00002", currency="BTC")).json()["status"] == "OK"
+    event_deliveries_run()
+    settlement_schedule_set(store_id=shop.id, destination_type="lnurlp", destination=lnurlp_server["url"])
+    lnurlp_server["honest"] = False
+    [batch] = settlement_run()
+    assert batch.status == SettlementBatch.Status.FAILED
+    assert "metadata" in batch.failure_reason
+    assert lnd_external.lookup_invoice(lnurlp_server["invoices"][0].payment_hash).state == InvoiceState.OPEN
+    assert merchant_posted(shop) == 2_000 * SAT
