@@ -1,6 +1,6 @@
 """Benchmark: Greenfield invoice creation throughput through the HTTP API, at concurrency 1 and 16.
 
-    .venv/bin/python bench/invoices.py [--seconds 10] [--concurrency 1 16] [--workers 3] [--threads 8]
+    .venv/bin/python bench/invoices.py [--seconds 10] [--concurrency 1 16] [--workers 4] [--threads 4] [--methods BTC-CHAIN BTC-LN]
 
 Each invoice gets a fresh on-chain address (descriptor derivation + watched-address row) and a
 BOLT11 from the internal Lightning node, as in production. The devnode (bitcoind JSON-RPC and LND
@@ -155,8 +155,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
-    parser.add_argument("--workers", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--methods", nargs="+", default=["BTC-CHAIN", "BTC-LN"], help="payment methods per invoice")
     args = parser.parse_args()
 
