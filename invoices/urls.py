@@ -23,6 +23,10 @@ StoreInvoicePaymentMethodsApi = _store_variant(
 StoreInvoiceMarkStatusApi = _store_variant(
     inv.InvoiceMarkStatusApi, "StoreInvoiceMarkStatusApi", post="Invoices_MarkStoreInvoiceStatus"
 )
+StoreInvoicePaymentMethodActivateApi = _store_variant(
+    inv.InvoicePaymentMethodActivateApi, "StoreInvoicePaymentMethodActivateApi",
+    post="Invoices_ActivateStoreInvoicePaymentMethod",
+)
 StoreInvoiceUnarchiveApi = _store_variant(
     inv.InvoiceUnarchiveApi, "StoreInvoiceUnarchiveApi", post="Invoices_UnarchiveStoreInvoice"
 )
@@ -48,6 +52,11 @@ urlpatterns = [
         StoreInvoicePaymentMethodsApi.as_view(),
         name="store-invoice-payment-methods",
     ),
+    path(
+        f"{_STORE}/invoices/<str:invoiceId>/payment-methods/<str:paymentMethodId>/activate",
+        StoreInvoicePaymentMethodActivateApi.as_view(),
+        name="store-invoice-payment-method-activate",
+    ),
     path(f"{_STORE}/invoices/<str:invoiceId>/status", StoreInvoiceMarkStatusApi.as_view(), name="store-invoice-status"),
     path(
         f"{_STORE}/invoices/<str:invoiceId>/unarchive",
@@ -59,6 +68,11 @@ urlpatterns = [
         "api/v1/invoices/<str:invoiceId>/payment-methods",
         inv.InvoicePaymentMethodsApi.as_view(),
         name="invoice-payment-methods",
+    ),
+    path(
+        "api/v1/invoices/<str:invoiceId>/payment-methods/<str:paymentMethodId>/activate",
+        inv.InvoicePaymentMethodActivateApi.as_view(),
+        name="invoice-payment-method-activate",
     ),
     path("api/v1/invoices/<str:invoiceId>/status", inv.InvoiceMarkStatusApi.as_view(), name="invoice-status"),
     path("api/v1/invoices/<str:invoiceId>/unarchive", inv.InvoiceUnarchiveApi.as_view(), name="invoice-unarchive"),

@@ -28,6 +28,7 @@ from flashpay.errors import FieldError
 from flashpay.idempotency.apis import idempotent
 from invoices import selectors
 from invoices.apis.shapes import (
+    EMPTY_OK,
     ERROR,
     INVOICE_STATUS_MARKS,
     INVOICE_STATUSES,
@@ -38,6 +39,7 @@ from invoices.apis.shapes import (
 )
 from invoices.models import Invoice
 from invoices.services import invoices as services
+from invoices.services.store_payment_methods import payment_method_id_parse
 
 MAX_METADATA_BYTES = 64 * 1024
 MAX_TAKE = 1000
@@ -393,3 +395,24 @@ class InvoiceMarkStatusApi(APIView):
             invoice=invoice, status=serializer.validated_data["status"], actor=_actor(request)
         )
         return Response(_render(invoice))
+
+
+class InvoicePaymentMethodActivateApi(APIView):
+    """Greenfield activate: every method is minted at creation (no lazy methods yet), so this confirms it is active."""
+
+    permission_classes = [GreenfieldPermission]
+
+    @extend_schema(
+        operation_id="Invoices_ActivatePaymentMethod",
+        tags=["Invoices"],
+        parameters=[INVOICE_ID, OpenApiParameter("paymentMethodId", OpenApiTypes.STR, OpenApiParameter.PATH)],
+        request=None,
+        responses={200: EMPTY_OK, 400: VALIDATION_ERROR, 401: ERROR, 403: ERROR, 404: ERROR},
+    )
+    @greenfield_permission(policies.CAN_VIEW_INVOICES)
+    def post(self, request, invoiceId: str, paymentMethodId: str, storeId: str | None = None):
+        invoice = _invoice_for(request, invoice_id=invoiceId, policy=policies.CAN_VIEW_INVOICES, store_id=storeId)
+        method_id = payment_method_id_parse(paymentMethodId)
+        if method_id is None or not invoice.prompts.filter(payment_method_id=method_id).exists():
+            raise FieldError("paymentMethodId", f"{paymentMethodId[:40]!r} is not a payment method of this invoice")
+        return Response(status=200)

@@ -278,3 +278,12 @@ def test_store_path_twins_of_the_flat_endpoints(api_client, shop):
     assert api_client.post(f"{base}/unarchive", **headers).json()["archived"] is False
     marked = api_client.post(f"{base}/status", {"status": "Invalid"}, format="json", **headers).json()
     assert (marked["status"], marked["additionalStatus"]) == ("Invalid", "Marked")
+
+
+def test_activate_payment_method(api_client, shop):
+    store, headers = shop
+    invoice = _create(api_client, store, headers, {"amount": "1", "checkout": {"paymentMethods": ["BTC-CHAIN"]}})
+    url = f"/api/v1/invoices/{invoice['id']}/payment-methods"
+    assert api_client.post(f"{url}/BTC-CHAIN/activate", **headers).status_code == 200
+    refused = api_client.post(f"{url}/BTC-LN/activate", **headers)
+    assert refused.status_code == 400 and refused.json()[0]["path"] == "paymentMethodId"

@@ -15,6 +15,7 @@ GREENFIELD_OPERATIONS = {
     ("/api/v1/invoices/{invoiceId}/payment-methods", "get"): "Invoices_GetInvoicePaymentMethods",
     ("/api/v1/invoices/{invoiceId}/status", "post"): "Invoices_MarkInvoiceStatus",
     ("/api/v1/invoices/{invoiceId}/unarchive", "post"): "Invoices_UnarchiveInvoice",
+    ("/api/v1/invoices/{invoiceId}/payment-methods/{paymentMethodId}/activate", "post"): "Invoices_ActivatePaymentMethod",
     ("/api/v1/stores/{storeId}/payment-methods", "get"): "StorePaymentMethods_GetStorePaymentMethods",
     ("/api/v1/stores/{storeId}/payment-methods/{paymentMethodId}", "get"): "StorePaymentMethods_GetStorePaymentMethod",
     ("/api/v1/stores/{storeId}/payment-methods/{paymentMethodId}", "put"): "StorePaymentMethods_UpdateStorePaymentMethod",
