@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/app/v1/", include("cards.app_urls")),
     path("", include("invoices.urls")),
     path("", include("invoices.webhooks.urls")),
+    path("", include("invoices.checkout.urls")),
 ]
 # staticfiles_urlpatterns() is empty unless DEBUG; production serves static files elsewhere.
 urlpatterns += staticfiles_urlpatterns()

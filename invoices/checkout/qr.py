@@ -1,0 +1,36 @@
+"""QR codes drawn as inline SVG (served by us: no image service, no external CDN)."""
+from __future__ import annotations
+
+import qrcode
+from django.utils.html import escape
+from qrcode.constants import ERROR_CORRECT_M
+
+
+def qr_svg(data: str, *, label: str) -> str:
+    """``data`` as an accessible SVG QR code: one path of dark runs, a quiet zone of 4 modules.
+
+    Error correction M (15 %) is what wallets scan reliably off a screen; an upper-case BIP21 URI
+    fits QR's alphanumeric mode, which is why the unified link is upper-cased before this.
+    """
+    code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=4)
+    code.add_data(data)
+    code.make(fit=True)
+    matrix = code.get_matrix()
+    size = len(matrix)
+    runs = []
+    for y, row in enumerate(matrix):
+        x = 0
+        while x < size:
+            if not row[x]:
+                x += 1
+                continue
+            start = x
+            while x < size and row[x]:
+                x += 1
+            runs.append(f"M{start} {y}h{x - start}v1h{start - x}z")
+    return (
+        f'<svg class="qr" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {size}" '
+        f'shape-rendering="crispEdges" role="img" aria-label="{escape(label)}">'
+        f'<rect width="{size}" height="{size}" fill="#fff"/>'
+        f'<path fill="#000" d="{"".join(runs)}"/></svg>'
+    )

@@ -1,0 +1,210 @@
+"""Reads behind the hosted checkout: the page's screens and QR tabs, the polled status, the receipt."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
+
+from django.db.models import OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.utils.translation import gettext as _
+
+from flashpay.errors import NotFound
+from flashpay.money import MSAT_PER_BTC, MSAT_PER_SAT
+from invoices.checkout.qr import qr_svg
+from invoices.models import (
+    Invoice,
+    InvoicePayment,
+    InvoicePaymentStatus,
+    InvoiceStatus,
+    PaymentMethodId,
+)
+from invoices.selectors import (
+    BITCOIN_CURRENCIES,
+    btc_text,
+    checkout_link,
+    invoice_amount_text,
+    invoice_checkout_data,
+    invoice_get,
+    invoice_payment_methods_data,
+    invoice_redirect_url,
+)
+
+PAID_STATUSES = (InvoiceStatus.PROCESSING, InvoiceStatus.SETTLED)
+
+
+def checkout_screen(*, status: str, additional_status: str) -> str:
+    """Which screen the page shows: pay, partial, paid (Processing), settled, expired or invalid."""
+    if status == InvoiceStatus.SETTLED:
+        return "settled"
+    if status == InvoiceStatus.PROCESSING:
+        return "paid"
+    if status == InvoiceStatus.EXPIRED:
+        return "expired"
+    if status == InvoiceStatus.INVALID:
+        return "invalid"
+    if additional_status == "PaidPartial":
+        return "partial"
+    return "pay"
+
+
+def checkout_version(*, status: str, additional_status: str, paid_msat: int) -> str:
+    """What the page was rendered from; the script re-fetches the panel when the polled one differs."""
+    return f"{status}.{additional_status}.{paid_msat}"
+
+
+def sats_text(msat: int) -> str:
+    """Whole sats, rounded up: a wallet can only send whole sats on-chain, and less would underpay."""
+    sats = (Decimal(msat) / MSAT_PER_SAT).to_integral_value(rounding=ROUND_CEILING)
+    return f"{sats:,}"
+
+
+def _fiat_text(*, msat: int, rate: str) -> str:
+    value = (Decimal(msat) * Decimal(rate) / MSAT_PER_BTC).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
+    return f"{value:,.2f}"
+
+
+def _paid_msat_subquery() -> Subquery:
+    accounted = (
+        InvoicePayment.objects.filter(invoice=OuterRef("pk"))
+        .exclude(status=InvoicePaymentStatus.INVALID)
+        .values("invoice")
+        .annotate(total=Sum("amount_msat"))
+        .values("total")
+    )
+    return Coalesce(Subquery(accounted), 0)
+
+
+def checkout_status_data(*, invoice_id: str) -> dict:
+    """The small JSON the page polls: one query on the invoice's primary key (payments summed inside)."""
+    row = (
+        Invoice.objects.filter(pk=invoice_id)
+        .annotate(paid_msat=_paid_msat_subquery())
+        .values("status", "additional_status", "expires_at", "checkout", "order_id", "paid_msat")
+        .first()
+    )
+    if row is None:
+        raise NotFound("The invoice was not found", code="invoice-not-found")
+    status, extra, paid_msat = row["status"], row["additional_status"], int(row["paid_msat"])
+    redirect = None
+    checkout = row["checkout"] if isinstance(row["checkout"], dict) else {}
+    if status in PAID_STATUSES and checkout.get("redirectAutomatically"):
+        redirect = invoice_redirect_url(Invoice(id=invoice_id, checkout=checkout, order_id=row["order_id"]))
+    return {
+        "status": status,
+        "additionalStatus": extra,
+        "screen": checkout_screen(status=status, additional_status=extra),
+        "version": checkout_version(status=status, additional_status=extra, paid_msat=paid_msat),
+        "expirationTime": int(row["expires_at"].timestamp()),
+        "redirectURL": redirect,
+    }
+
+
+def _tabs(data: dict) -> list[dict]:
+    """The QR tabs: unified (BIP21 with lightning=), on-chain only and Lightning only."""
+    methods = {m["paymentMethodId"]: m for m in data["paymentMethods"]}
+    chain = methods.get(PaymentMethodId.BTC_CHAIN)
+    ln = methods.get(PaymentMethodId.BTC_LN)
+    if ln is not None and data["unifiedLink"] and "lightning=" not in data["unifiedLink"] and chain is not None:
+        ln = None  # partly paid: the BOLT11 asks for the full amount (see invoice_checkout_data)
+    tabs = []
+    if chain is not None and ln is not None:
+        tabs.append({
+            "id": "unified", "label": _("Any wallet"), "link": data["unifiedLink"], "copy": data["unifiedLink"],
+            "copy_label": _("Copy payment link"),
+            "qr": qr_svg(data["unifiedQr"], label=_("QR code: bitcoin payment link with Lightning")),
+        })
+    if chain is not None:
+        link = chain["paymentLink"]
+        tabs.append({
+            "id": "chain", "label": _("On-chain"), "link": link, "copy": chain["destination"],
+            "copy_label": _("Copy address"),
+            "qr": qr_svg(link.replace(chain["destination"], chain["destination"].upper()).replace("bitcoin:", "BITCOIN:", 1),
+                         label=_("QR code: bitcoin address")),
+        })
+    if ln is not None:
+        tabs.append({
+            "id": "ln", "label": _("Lightning"), "link": ln["paymentLink"], "copy": ln["destination"],
+            "copy_label": _("Copy Lightning invoice"),
+            "qr": qr_svg(ln["paymentLink"].upper(), label=_("QR code: Lightning invoice")),
+        })
+    if data["defaultPaymentMethod"] == PaymentMethodId.BTC_LN:
+        tabs.sort(key=lambda t: t["id"] != "ln")
+    elif data["defaultPaymentMethod"] == PaymentMethodId.BTC_CHAIN:
+        tabs.sort(key=lambda t: t["id"] != "chain")
+    return tabs
+
+
+def checkout_page_data(*, invoice_id: str) -> dict:
+    """What /i/<invoiceId> renders: invoice_checkout_data plus the screen, display amounts and QR tabs.
+
+    Public: only what BTCPay's checkout shows (store name, amounts, itemDesc, orderId, payment
+    destinations); never the rest of the metadata, the buyer's e-mail or the wallet's derivation.
+    """
+    data = invoice_checkout_data(invoice_id=invoice_id)
+    own = Invoice.objects.filter(pk=invoice_id).values("order_id", "checkout").first() or {}
+    own_checkout = own.get("checkout") if isinstance(own.get("checkout"), dict) else {}
+    paid_msat = (data["amountMsat"] or 0) - (data["dueMsat"] or 0) if data["amountMsat"] is not None else None
+    if paid_msat is None:  # top-up: what was paid so far
+        paid_msat = sum(
+            int(Decimal(m["paymentMethodPaid"]) * MSAT_PER_BTC) for m in data["paymentMethods"]
+        )
+    fiat = data["currency"] not in BITCOIN_CURRENCIES
+    due = data["dueMsat"]
+    return {
+        **data,
+        "orderId": own.get("order_id") or "",
+        # the invoice's own choice, as opposed to data["defaultLanguage"] which falls back to the store's
+        "invoiceDefaultLanguage": own_checkout.get("defaultLanguage"),
+        "screen": checkout_screen(status=data["status"], additional_status=data["additionalStatus"]),
+        "version": checkout_version(status=data["status"], additional_status=data["additionalStatus"], paid_msat=paid_msat),
+        "isFiat": fiat,
+        "totalBtc": btc_text(data["amountMsat"]) if data["amountMsat"] is not None else None,
+        "totalSats": sats_text(data["amountMsat"]) if data["amountMsat"] is not None else None,
+        "dueSats": sats_text(due) if due is not None else None,
+        "dueFiat": _fiat_text(msat=due, rate=data["rate"]) if fiat and due is not None else None,
+        "paidBtc": btc_text(paid_msat),
+        "tabs": _tabs(data) if data["status"] == InvoiceStatus.NEW else [],
+    }
+
+
+def _moment(seconds: int | None) -> datetime | None:
+    return datetime.fromtimestamp(seconds, tz=UTC) if seconds is not None else None
+
+
+def checkout_receipt_data(*, invoice_id: str) -> dict | None:
+    """The receipt /i/<invoiceId>/receipt; None while the invoice is not settled (BTCPay sends the buyer back).
+
+    Raises NotFound for an unknown invoice or one whose receipt the merchant turned off.
+    """
+    invoice = invoice_get(invoice_id=invoice_id)
+    receipt = invoice.receipt if isinstance(invoice.receipt, dict) else {}
+    if receipt.get("enabled") is False:
+        raise NotFound("The invoice was not found", code="invoice-not-found")
+    if invoice.status != InvoiceStatus.SETTLED:
+        return None
+    payments = []
+    if receipt.get("showPayments") is not False:
+        for method in invoice_payment_methods_data(invoice=invoice):
+            for payment in method["payments"]:
+                payments.append({
+                    "method": method["paymentMethodId"],
+                    "value": payment["value"],
+                    "id": payment["id"],
+                    "received": _moment(payment["receivedDate"]),
+                })
+        payments.sort(key=lambda p: p["received"] or datetime.min.replace(tzinfo=UTC))
+    metadata = invoice.metadata if isinstance(invoice.metadata, dict) else {}
+    paid_msat = sum(int(Decimal(p["value"]) * MSAT_PER_BTC) for p in payments) if payments else None
+    return {
+        "invoiceId": invoice.pk,
+        "storeName": invoice.store.name,
+        "orderId": invoice.order_id,
+        "itemDesc": metadata.get("itemDesc"),
+        "amount": invoice_amount_text(invoice),
+        "currency": invoice.currency,
+        "payments": payments,
+        "paidBtc": btc_text(paid_msat) if paid_msat is not None else None,
+        "qr": qr_svg(f"{checkout_link(invoice)}/receipt", label=_("QR code: link to this receipt"))
+        if receipt.get("showQR") is not False
+        else None,
+    }

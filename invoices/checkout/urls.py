@@ -1,0 +1,11 @@
+"""Routes of the hosted checkout: the page, its polled status and panel, and the receipt."""
+from django.urls import path
+
+from invoices import views
+
+urlpatterns = [
+    path("i/<str:invoice_id>", views.checkout_page, name="checkout"),
+    path("i/<str:invoice_id>/status", views.checkout_status, name="checkout-status"),
+    path("i/<str:invoice_id>/panel", views.checkout_panel, name="checkout-panel"),
+    path("i/<str:invoice_id>/receipt", views.checkout_receipt, name="checkout-receipt"),
+]
