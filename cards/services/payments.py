@@ -46,6 +46,7 @@ from cards.selectors import (
 from cards.services import card_counter_advance, tap_log_record
 from cards.services.ratelimit import ratelimit_hit
 from flashpay.errors import ApplicationError, Conflict, InsufficientFunds
+from flashpay.events.services import event_emit
 from flashpay.ledger.models import AccountKind
 from flashpay.ledger.services import (
     account_get_or_create,
@@ -88,6 +89,33 @@ def node_account():
 def card_account(*, card: Card):
     return account_get_or_create(
         kind=AccountKind.CARD, reference=card_account_reference(card=card), name=card.name[:200]
+    )
+
+
+CARD_PAYMENT_SUCCEEDED_EVENT = "CardPaymentSucceeded"
+CARD_PAYMENT_FAILED_EVENT = "CardPaymentFailed"
+
+
+def _emit_payment_event(payment: CardPayment) -> None:
+    """The outbox event of a finished card payment, in the transaction that finished it (rewards
+    earn on it, webhooks and the app hear of it). Once per payment: keyed by the payment hash."""
+    event_type = CARD_PAYMENT_SUCCEEDED_EVENT if payment.status == CardPayment.Status.SUCCEEDED else CARD_PAYMENT_FAILED_EVENT
+    event_emit(
+        type=event_type,
+        aggregate_type="card",
+        aggregate_id=payment.card.public_id,
+        payload={
+            "paymentId": payment.public_id,
+            "cardId": payment.card.public_id,
+            "holderId": payment.card.holder_id,
+            "kind": payment.kind,
+            "amount_msat": payment.amount_msat,
+            "fee_msat": payment.fee_msat,
+            "payment_hash": payment.payment_hash,
+            "merchantStoreId": payment.merchant_store_id or None,
+            "reason": payment.failure_reason,
+        },
+        idempotency_key=f"{event_type}:{payment.payment_hash}",
     )
 
 
@@ -416,6 +444,7 @@ def _pay_internally(*, card, account, node, request, decoded) -> CardPayment:
     # Card and request were just locked by the caller: no foreign-key existence queries.
     payment.full_clean(exclude=["card", "withdraw_request"], validate_unique=False, validate_constraints=False)
     payment.save(force_insert=True)
+    _emit_payment_event(payment)
     return payment
 
 
@@ -503,6 +532,7 @@ def card_payment_settle(*, payment: CardPayment, result: PaymentResult) -> CardP
         payment.finished_at = now
         payment.full_clean(validate_unique=False, validate_constraints=False)
         payment.save(update_fields=fields)
+        _emit_payment_event(payment)
     return payment
 
 

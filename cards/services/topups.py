@@ -10,10 +10,12 @@ from cards.locks import card_topup_lock
 from cards.models import Card, CardTopUp
 from cards.services.payments import card_account, lightning_backend, node_account
 from flashpay.errors import Conflict, FieldError
+from flashpay.events.services import event_emit
 from flashpay.ledger.services import transaction_post
 from lightning.backends.base import LightningBackend
 from lightning.services import lightning_invoice_create
 
+CARD_TOPUP_CREDITED_EVENT = "CardTopUpCredited"
 MAX_TOPUP_MSAT = 10_000_000_000  # 0.1 BTC: a prepaid card is not a savings account
 
 
@@ -67,4 +69,17 @@ def card_topup_credit(*, payment_hash: str, amount_received_msat: int) -> CardTo
         topup.credited_at = timezone.now()
         topup.full_clean(validate_unique=False, validate_constraints=False)
         topup.save(update_fields=["status", "credited_msat", "credited_at"])
+        event_emit(
+            type=CARD_TOPUP_CREDITED_EVENT,
+            aggregate_type="card",
+            aggregate_id=topup.card.public_id,
+            payload={
+                "topUpId": topup.public_id,
+                "cardId": topup.card.public_id,
+                "holderId": topup.card.holder_id,
+                "amount_msat": amount_received_msat,
+                "payment_hash": payment_hash,
+            },
+            idempotency_key=f"{CARD_TOPUP_CREDITED_EVENT}:{payment_hash}",
+        )
     return topup

@@ -7,6 +7,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from cards.models import AppToken, CardTopUp
+from flashpay.events.models import Event
 from flashpay.events.services import event_deliveries_run
 from lightning.backends.base import PaymentStatus
 from lightning.services import lightning_invoice_create, lightning_sync_settled
@@ -151,6 +152,7 @@ def test_top_up_invoice_credits_the_card_once_and_history_lists_everything(flash
     detail = client.get(reverse("cards-app:card", args=[card.public_id])).json()
     assert detail["balance_msat"] == 5_000 * SAT
     assert CardTopUp.objects.get().status == "credited"
+    assert Event.objects.filter(type="CardTopUpCredited").count() == 1
     # and a tap at a FlashPay merchant shows in the history with the merchant's name
     store = StoreFactory(name="Kingston Coffee")
     invoice = lightning_invoice_create(backend=flashpay_node, amount_msat=1_500 * SAT)

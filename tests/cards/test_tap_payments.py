@@ -400,3 +400,27 @@ def test_an_altered_copy_of_our_invoice_is_refused(flashpay_node):
     _nothing_moved(card, 10_000 * SAT)
     invoice.refresh_from_db()
     assert invoice.status == LightningInvoice.Status.OPEN
+
+
+def test_finished_payments_are_announced_once_in_the_outbox(flashpay_node, lnd_external, lnd_network):
+    from cards.services.payments import card_payment_settle
+    from lightning.backends.base import PaymentResult
+
+    card = make_programmed_card()
+    fund_card(card, 10_000 * SAT)
+    internal = lightning_invoice_create(backend=flashpay_node, amount_msat=1_000 * SAT)
+    assert callback(tap(card, 1).json()["k1"], internal.bolt11).json() == {"status": "OK"}
+    failing = lnd_external.create_invoice(amount_msat=1_000 * SAT)
+    lnd_network.inject(payment_hash=failing.payment_hash, fail=True)
+    assert callback(tap(card, 2).json()["k1"], failing.bolt11).status_code == 400
+    succeeded = Event.objects.get(type="CardPaymentSucceeded")
+    assert succeeded.payload["amount_msat"] == 1_000 * SAT and succeeded.payload["kind"] == "internal"
+    assert succeeded.payload["cardId"] == card.public_id
+    failed = Event.objects.get(type="CardPaymentFailed")
+    assert failed.payload["payment_hash"] == failing.payment_hash
+    # settling a finished payment again (a reconciler racing the callback) announces nothing more
+    payment = CardPayment.objects.get(payment_hash=failing.payment_hash)
+    card_payment_settle(payment=payment, result=PaymentResult(status="success", payment_hash=failing.payment_hash))
+    assert Event.objects.filter(type__startswith="CardPayment").count() == 2
+    payment.refresh_from_db()
+    assert payment.status == "failed"
