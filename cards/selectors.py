@@ -8,14 +8,15 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db.models import QuerySet, Sum
+from django.db.models import CharField, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from cards import crypto
 from cards.keys import open_key
 from cards.models import Card, CardPayment, IssuerKey, SettlementBatch
 from flashpay.errors import NotFound
-from flashpay.ledger.models import AccountKind
+from flashpay.ledger.models import AccountKind, Entry
 from flashpay.ledger.selectors import Balance, account_entry_list, account_get
 from flashpay.money import Msat
 
@@ -242,35 +243,57 @@ class HistoryItem:
 _HISTORY_KIND_BY_METADATA = {"card_payment": "payment", "card_topup": "topup", "refund": "refund", "reward": "reward"}
 
 
-def card_history(*, card: Card) -> list[HistoryItem]:
-    """The card's ledger entries, newest first: taps, top-ups, refunds and rewards, with the
-    merchant name where a payment went to a FlashPay merchant. A failed payment shows once,
-    voided (its money came back); a paid one shows its final amount."""
+def card_history_entries(*, card: Card) -> QuerySet[Entry]:
+    """The card's ledger entries, newest first, as a queryset (paginated in the database).
+
+    The reserve of an external payment that went through is left out: the final posting of the
+    same payment stands for it. A failed payment shows once, voided (its money came back).
+    """
     try:
         account = account_get(kind=AccountKind.CARD, reference=card_account_reference(card=card))
     except NotFound:
-        return []
-    payments = {p.payment_hash: p for p in CardPayment.objects.filter(card_id=card.pk)}
+        return Entry.objects.none()
+    # The reserve's ledger key is "card-payment-hold:<payment hash>" (cards.services.payments).
+    replaced_reserves = (
+        CardPayment.objects.filter(
+            card_id=card.pk, kind=CardPayment.Kind.EXTERNAL, status=CardPayment.Status.SUCCEEDED
+        )
+        .annotate(reserve_key=Concat(Value("card-payment-hold:"), "payment_hash", output_field=CharField()))
+        .values("reserve_key")
+    )
+    return account_entry_list(account=account).exclude(
+        transaction__status="voided", transaction__idempotency_key__in=Subquery(replaced_reserves)
+    )
+
+
+def card_history_items(*, card: Card, entries) -> list[HistoryItem]:
+    """History rows for a page of ``card_history_entries``, with merchant names."""
+    entries = list(entries)
+    hashes = [(e.transaction.metadata or {}).get("payment_hash", "") for e in entries]
+    payments = {p.payment_hash: p for p in CardPayment.objects.filter(card_id=card.pk, payment_hash__in=[h for h in hashes if h])}
     items = []
-    for entry in account_entry_list(account=account):
+    for entry in entries:
         txn = entry.transaction
         meta = txn.metadata or {}
         kind = _HISTORY_KIND_BY_METADATA.get(meta.get("type", ""), "adjustment")
         payment = payments.get(meta.get("payment_hash", "")) if kind == "payment" else None
-        if payment is not None and meta.get("hold") and txn.status == "voided" and payment.status == CardPayment.Status.SUCCEEDED:
-            continue  # the reserve that was replaced by the final posting of the same payment
         items.append(
             HistoryItem(
                 kind=kind,
                 amount_msat=entry.amount_msat,
                 status=txn.status,
                 description=txn.description,
-                merchant_name=payment.merchant_name if payment else meta.get("merchant_name", ""),
+                merchant_name=payment.merchant_name if payment else str(meta.get("merchant_name", "")),
                 created_at=txn.created_at,
-                reference=meta.get("payment_hash", "") or meta.get("reference", ""),
+                reference=meta.get("payment_hash", "") or str(meta.get("reference", "")),
             )
         )
     return items
+
+
+def card_history(*, card: Card) -> list[HistoryItem]:
+    """The whole history (small cards, exports); the app API pages through the entries instead."""
+    return card_history_items(card=card, entries=card_history_entries(card=card))
 
 
 def card_list_for_holder(*, user) -> QuerySet[Card]:

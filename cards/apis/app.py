@@ -157,8 +157,9 @@ class CardHistoryApi(AppApi):
     def get(self, request, card_id: str):
         card = selectors.card_get_for_holder(user=request.user, public_id=card_id)
         paginator = HistoryPagination()
-        page = paginator.paginate_queryset(selectors.card_history(card=card), request, view=self)
-        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+        page = paginator.paginate_queryset(selectors.card_history_entries(card=card), request, view=self)
+        items = selectors.card_history_items(card=card, entries=page)
+        return paginator.get_paginated_response(self.OutputSerializer(items, many=True).data)
 
 
 class CardFreezeApi(AppApi):

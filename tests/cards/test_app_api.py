@@ -177,3 +177,24 @@ def test_top_up_validation():
     assert client.post(url, {"amount_msat": 0}, format="json").status_code == 400
     assert client.post(url, {"amount_msat": "ten"}, format="json").status_code == 400
     assert not CardTopUp.objects.exists()
+
+
+def test_history_shows_a_paid_external_payment_once_and_a_failed_one_as_voided(flashpay_node, lnd_external, lnd_network):
+    user = UserFactory()
+    card = make_programmed_card(holder=user)
+    fund_card(card, 10_000 * SAT)
+    client = app_client(user)
+    paid = lnd_external.create_invoice(amount_msat=2_000 * SAT)
+    k1 = APIClient().get(reverse("cards:tap"), tap_params(card, 1)).json()["k1"]
+    assert APIClient().get(reverse("cards:tap-callback"), {"k1": k1, "pr": paid.bolt11}).json() == {"status": "OK"}
+    failing = lnd_external.create_invoice(amount_msat=1_000 * SAT)
+    lnd_network.inject(payment_hash=failing.payment_hash, fail=True)
+    k1 = APIClient().get(reverse("cards:tap"), tap_params(card, 2)).json()["k1"]
+    assert APIClient().get(reverse("cards:tap-callback"), {"k1": k1, "pr": failing.bolt11}).status_code == 400
+    history = client.get(reverse("cards-app:card-history", args=[card.public_id])).json()
+    rows = [(r["kind"], r["status"], r["amount_msat"], r["reference"]) for r in history["results"]]
+    fee = lnd_network.fee_for(2_000 * SAT)
+    assert history["count"] == 3
+    assert rows[0][:2] == ("payment", "voided") and rows[0][3] == failing.payment_hash
+    assert rows[1] == ("payment", "posted", -(2_000 * SAT + fee), paid.payment_hash)
+    assert rows[2][:3] == ("topup", "posted", 10_000 * SAT)
