@@ -114,6 +114,7 @@ class PaymentMethodId(models.TextChoices):
 
     BTC_CHAIN = "BTC-CHAIN"
     BTC_LN = "BTC-LN"
+    BTC_LNURL = "BTC-LNURL"
 
 
 class StorePaymentMethod(models.Model):
@@ -137,6 +138,8 @@ class StorePaymentMethod(models.Model):
     internal_node = models.BooleanField(default=False)
     connection_string_sealed = models.BinaryField(null=True, blank=True, editable=False)
     connection_type = models.CharField(max_length=20, blank=True, default="")
+    # BTC-LNURL options as Greenfield names them (useBech32Scheme, lud12Enabled)
+    lnurl_options = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -263,13 +266,35 @@ class InvoicePaymentPrompt(models.Model):
             models.UniqueConstraint(fields=["invoice", "payment_method_id"], name="invoices_prompt_unique_method"),
             models.CheckConstraint(
                 condition=Q(payment_method_id="BTC-CHAIN", address__isnull=False)
-                | Q(payment_method_id="BTC-LN", payment_hash__isnull=False),
+                | Q(payment_method_id="BTC-LN", payment_hash__isnull=False)
+                # LNURL-pay: the BOLT11s are minted per callback (InvoiceLnurlInvoice)
+                | Q(payment_method_id="BTC-LNURL", address__isnull=True, payment_hash__isnull=True),
                 name="invoices_prompt_has_match_key",
             ),
         ]
 
     def __str__(self) -> str:
         return f"{self.payment_method_id} for {self.invoice_id}"
+
+
+class InvoiceLnurlInvoice(models.Model):
+    """A BOLT11 minted for an invoice's LNURL-pay callback (LUD-06); its settlement is matched by payment hash."""
+
+    prompt = models.ForeignKey(InvoicePaymentPrompt, on_delete=models.CASCADE, related_name="lnurl_invoices")
+    payment_hash = models.CharField(max_length=64, unique=True)
+    bolt11 = models.TextField()
+    amount_msat = models.BigIntegerField()
+    comment = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_msat__gt=0), name="invoices_lnurl_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"LNURL {self.payment_hash[:12]}… for prompt {self.prompt_id}"
 
 
 class InvoicePaymentStatus(models.TextChoices):

@@ -190,6 +190,10 @@ def payment_method_data(
                 store_id=invoice.store_id, payment_method_id=PaymentMethodId.BTC_CHAIN
             ).first()
             additional["accountDerivation"] = method.derivation_scheme if method else None
+    elif prompt.payment_method_id == PaymentMethodId.BTC_LNURL:
+        link = f"lightning:{prompt.destination}"
+        comments = [row.comment for row in prompt.lnurl_invoices.all() if row.comment]
+        additional = {"providedComment": comments[-1] if comments else None, "consumedLightningAddress": None}
     else:
         link = f"lightning:{prompt.destination}"
         additional = {}
@@ -296,6 +300,8 @@ def store_payment_method_data(method: StorePaymentMethod, *, include_config: boo
                 "label": method.label,
                 "accountKeyPath": method.account_key_path,
             }
+        elif method.payment_method_id == PaymentMethodId.BTC_LNURL:
+            data["config"] = {key: bool(method.lnurl_options.get(key)) for key in ("useBech32Scheme", "lud12Enabled", "lud21Enabled")}
         elif method.internal_node:
             data["config"] = {"connectionString": "Internal Node"}
         else:

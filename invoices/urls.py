@@ -3,6 +3,7 @@ from django.urls import path
 from drf_spectacular.utils import extend_schema, extend_schema_view
 
 from invoices.apis import invoices as inv
+from invoices.apis import lnurl
 from invoices.apis import payment_methods as pm
 
 
@@ -76,4 +77,7 @@ urlpatterns = [
     ),
     path("api/v1/invoices/<str:invoiceId>/status", inv.InvoiceMarkStatusApi.as_view(), name="invoice-status"),
     path("api/v1/invoices/<str:invoiceId>/unarchive", inv.InvoiceUnarchiveApi.as_view(), name="invoice-unarchive"),
+    # LNURL-pay (LUD-06) of an invoice: public, like the checkout page
+    path("lnurlp/i/<str:invoiceId>", lnurl.LnurlPayRequestApi.as_view(), name="invoice-lnurlp"),
+    path("lnurlp/i/<str:invoiceId>/callback", lnurl.LnurlCallbackApi.as_view(), name="invoice-lnurlp-callback"),
 ]

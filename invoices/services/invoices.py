@@ -26,6 +26,7 @@ from invoices.models import (
 from invoices.onchain.services import onchain_watch_address
 from invoices.rates.selectors import rate_get
 from invoices.selectors import BITCOIN_CURRENCIES, manual_marking_statuses
+from invoices.services.lnurl import lnurl_encode, lnurl_pay_url
 from invoices.services.nodes import bitcoind_client, lightning_backend
 from invoices.services.payments import (
     invoice_evaluate,
@@ -64,6 +65,8 @@ def _choose_methods(*, store: Store, requested: list[str] | None) -> list[StoreP
                 chosen.append(enabled[method_id])
     if not chosen:
         raise FieldError("checkout.paymentMethods", "The store has no enabled payment method: set up BTC-CHAIN or BTC-LN first")
+    if any(m.payment_method_id == PaymentMethodId.BTC_LNURL for m in chosen) and PaymentMethodId.BTC_LN not in enabled:
+        raise FieldError("checkout.paymentMethods", "BTC-LNURL needs the store's BTC-LN to be enabled")
     return sorted(chosen, key=lambda m: m.payment_method_id)
 
 
@@ -186,6 +189,17 @@ def invoice_create(
                     destination=watched.address,
                     address=watched.address,
                     key_path=f"0/{watched.derivation_index}",
+                )
+            )
+        elif method.payment_method_id == PaymentMethodId.BTC_LNURL:
+            ln_method = StorePaymentMethod.objects.get(store=store, payment_method_id=PaymentMethodId.BTC_LN)
+            prompts.append(
+                InvoicePaymentPrompt(
+                    payment_method_id=PaymentMethodId.BTC_LNURL,
+                    destination=lnurl_encode(
+                        lnurl_pay_url(invoice_id), bech32_scheme=bool(method.lnurl_options.get("useBech32Scheme"))
+                    ),
+                    internal_node=ln_method.internal_node,
                 )
             )
         else:

@@ -16,6 +16,7 @@ from invoices.locks import invoice_lock
 from invoices.models import (
     Invoice,
     InvoiceAdditionalStatus,
+    InvoiceLnurlInvoice,
     InvoicePayment,
     InvoicePaymentPrompt,
     InvoicePaymentStatus,
@@ -239,6 +240,10 @@ def invoice_payment_lightning_record(*, payment_hash: str, amount_received_msat:
     (ledger idempotency key = the payment hash), in the same transaction as the payment row.
     """
     prompt = InvoicePaymentPrompt.objects.filter(payment_hash=payment_hash, payment_method_id=PaymentMethodId.BTC_LN).first()
+    if prompt is None:
+        # a BOLT11 minted by an LNURL-pay callback of the invoice
+        lnurl = InvoiceLnurlInvoice.objects.select_related("prompt").filter(payment_hash=payment_hash).first()
+        prompt = lnurl.prompt if lnurl is not None else None
     if prompt is None or amount_received_msat <= 0:
         return None
     with transaction.atomic():
@@ -289,10 +294,22 @@ def invoice_own_node_payments_sync(*, limit: int = 500) -> int:
         .select_related("invoice")
         .order_by("pk")[:limit]
     )
+    lnurl_invoices = list(
+        InvoiceLnurlInvoice.objects.filter(
+            prompt__internal_node=False,
+            prompt__invoice__status__in=[S.NEW, S.EXPIRED],
+            prompt__invoice__monitoring_expires_at__gt=now,
+        )
+        .exclude(payment_hash__in=InvoicePayment.objects.values("payment_id"))
+        .select_related("prompt__invoice")
+        .order_by("pk")[:limit]
+    )
+    # (store id, payment hash) of every BOLT11 to ask the merchant's node about
+    wanted = [(p.invoice.store_id, p.payment_hash) for p in prompts]
+    wanted += [(row.prompt.invoice.store_id, row.payment_hash) for row in lnurl_invoices]
     recorded = 0
     methods: dict[str, StorePaymentMethod | None] = {}
-    for prompt in prompts:
-        store_id = prompt.invoice.store_id
+    for store_id, payment_hash in wanted:
         if store_id not in methods:
             methods[store_id] = StorePaymentMethod.objects.filter(
                 store_id=store_id, payment_method_id=PaymentMethodId.BTC_LN, internal_node=False
@@ -301,11 +318,11 @@ def invoice_own_node_payments_sync(*, limit: int = 500) -> int:
         if method is None:
             continue  # the merchant removed the node; nothing to ask
         try:
-            node_invoice = lightning_backend(connection_string_open(method=method)).lookup_invoice(prompt.payment_hash)
+            node_invoice = lightning_backend(connection_string_open(method=method)).lookup_invoice(payment_hash)
         except LightningError:
             continue  # node away or invoice unknown there: asked again on the next run
         if node_invoice.state == InvoiceState.SETTLED:
             amount = node_invoice.amount_received_msat or node_invoice.amount_msat or 0
-            if invoice_payment_lightning_record(payment_hash=prompt.payment_hash, amount_received_msat=amount):
+            if invoice_payment_lightning_record(payment_hash=payment_hash, amount_received_msat=amount):
                 recorded += 1
     return recorded

@@ -1,6 +1,7 @@
 """Writes of a store's payment setup: its on-chain wallet (BTC-CHAIN) and Lightning node (BTC-LN)."""
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 
@@ -30,6 +31,8 @@ PAYMENT_METHOD_ALIASES = {
     "BTC-LIGHTNINGNETWORK": PaymentMethodId.BTC_LN,
     "BTC_LIGHTNINGLIKE": PaymentMethodId.BTC_LN,
     "BTC-LIGHTNINGLIKE": PaymentMethodId.BTC_LN,
+    "BTC-LNURLPAY": PaymentMethodId.BTC_LNURL,
+    "BTC_LNURLPAY": PaymentMethodId.BTC_LNURL,
 }
 
 
@@ -138,6 +141,28 @@ def _lightning_config(config) -> LightningConfig:
 # ---------------------------------------------------------------------------- services
 
 
+LNURL_OPTIONS = ("useBech32Scheme", "lud12Enabled", "lud21Enabled")
+
+
+def _lnurl_config(config) -> dict:
+    if config is None:
+        return {}
+    if isinstance(config, str):  # the admin form's text box
+        try:
+            config = json.loads(config)
+        except ValueError:
+            raise FieldError("config", 'Must be a JSON object, e.g. {"useBech32Scheme": true}') from None
+    if not isinstance(config, dict):
+        raise FieldError("config", "Must be an object with useBech32Scheme, lud12Enabled")
+    unknown = sorted(set(config) - set(LNURL_OPTIONS))
+    if unknown:
+        raise FieldError(f"config.{unknown[0]}", "Unknown property")
+    for key, value in config.items():
+        if value is not None and not isinstance(value, bool):
+            raise FieldError(f"config.{key}", "Must be true or false")
+    return {key: bool(config.get(key)) for key in LNURL_OPTIONS}
+
+
 def store_payment_method_config_validate(*, payment_method_id: str, config) -> None:
     """Raise FieldError unless ``config`` is usable for the method (writes nothing; for forms)."""
     method_id = payment_method_id_parse(payment_method_id)
@@ -149,6 +174,8 @@ def store_payment_method_config_validate(*, payment_method_id: str, config) -> N
             raise FieldError("config" if isinstance(config, str) else "config.derivationScheme", exc.message) from None
     elif method_id == PaymentMethodId.BTC_LN:
         _lightning_config(config)
+    elif method_id == PaymentMethodId.BTC_LNURL:
+        _lnurl_config(config)
     else:
         raise FieldError("paymentMethodId", "Use BTC-CHAIN or BTC-LN")
 
@@ -163,12 +190,22 @@ def store_payment_method_update(
     """
     method_id = payment_method_id_parse(payment_method_id)
     if method_id is None:
-        raise NotFound(f"Unknown payment method {payment_method_id!r}: use BTC-CHAIN or BTC-LN", code="paymentmethod-not-found")
+        raise NotFound(
+            f"Unknown payment method {payment_method_id[:40]!r}: use BTC-CHAIN, BTC-LN or BTC-LNURL",
+            code="paymentmethod-not-found",
+        )
     if enabled is not None and not isinstance(enabled, bool):
         raise FieldError("enabled", "Must be true, false or null")
     existing = StorePaymentMethod.objects.filter(store=store, payment_method_id=method_id).first()
-    if config is None and existing is None:
+    if config is None and existing is None and method_id != PaymentMethodId.BTC_LNURL:
         raise FieldError("config", "A new payment method needs a config")
+    lnurl = None
+    if method_id == PaymentMethodId.BTC_LNURL:
+        # LNURL-pay mints its BOLT11s on the store's Lightning node (as in BTCPay)
+        if not StorePaymentMethod.objects.filter(store=store, payment_method_id=PaymentMethodId.BTC_LN).exists():
+            raise FieldError("paymentMethodId", "Set up BTC-LN first: LNURL payments use the store's Lightning node")
+        if config is not None or existing is None:
+            lnurl = _lnurl_config(config)
 
     descriptor = None
     onchain = lightning = None
@@ -179,7 +216,7 @@ def store_payment_method_update(
         except DescriptorError as exc:
             path = "config" if isinstance(config, str) else "config.derivationScheme"
             raise FieldError(path, exc.message) from None
-    elif config is not None:
+    elif config is not None and method_id == PaymentMethodId.BTC_LN:
         lightning = _lightning_config(config)
 
     with transaction.atomic():
@@ -195,6 +232,8 @@ def store_payment_method_update(
             method.derivation_scheme = onchain.derivation_scheme
             method.label = onchain.label
             method.account_key_path = onchain.account_key_path
+        if lnurl is not None:
+            method.lnurl_options = lnurl
         if lightning is not None:
             method.internal_node = lightning.internal
             if lightning.internal:

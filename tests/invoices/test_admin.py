@@ -59,3 +59,15 @@ def test_invoices_are_listed_and_marked_through_the_service(operator_client, sho
     assert (invoice.status, invoice.additional_status) == ("Invalid", "Marked")
     assert invoice.events.last().actor.startswith("admin:")
     assert Invoice.objects.count() == 1
+
+
+def test_lnurl_options_in_the_admin(operator_client, settings):
+    settings.BITCOIN_NETWORK = "regtest"
+    store = StoreFactory()
+    url = reverse("admin:invoices_storepaymentmethod_add")
+    operator_client.post(url, {"store": store.pk, "payment_method_id": "BTC-LN", "enabled": "on", "config": "Internal Node"})
+    bad = operator_client.post(url, {"store": store.pk, "payment_method_id": "BTC-LNURL", "enabled": "on", "config": "{not json"})
+    assert bad.status_code == 200 and "errorlist" in bad.content.decode()
+    good = operator_client.post(url, {"store": store.pk, "payment_method_id": "BTC-LNURL", "enabled": "on", "config": '{"lud12Enabled": true}'})
+    assert good.status_code == 302
+    assert StorePaymentMethod.objects.get(payment_method_id="BTC-LNURL").lnurl_options["lud12Enabled"] is True
