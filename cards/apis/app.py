@@ -80,6 +80,7 @@ class AppTokenApi(APIView):
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer}, auth=[])
     def post(self, request):
         ip = client_ip(request)
+        # Password guessing: the stricter per-card budget (taps a minute) also bounds logins per IP.
         if ip and not ratelimit_hit(key=f"app-login:{ip}", limit=settings.CARD_RATE_LIMIT_PER_CARD):
             raise RateLimited("too many login attempts, try again in a minute")
         data = self.InputSerializer(data=request.data)

@@ -64,6 +64,8 @@ logger = logging.getLogger(__name__)
 
 # The node's side of every card payment: money that leaves (or arrives at) our Lightning node.
 NODE_ACCOUNT_REFERENCE = "lightning"
+# Far above any real BOLT11 (even with many route hints); refuses junk before decoding it.
+MAX_BOLT11_LENGTH = 4096
 
 
 class TapRefused(ApplicationError):
@@ -378,6 +380,8 @@ def card_withdraw(*, k1: str, pr: str, ip: str | None = None) -> WithdrawResult:
         raise TapRefused("k1 is missing or malformed", code="k1-unknown")
     if not pr:
         raise TapRefused("pr (the invoice to pay) is missing", code="invalid-invoice")
+    if len(pr) > MAX_BOLT11_LENGTH:
+        raise TapRefused("pr is too long to be a BOLT11 invoice", code="invalid-invoice")
     decoded, internal_invoice = _invoice_to_pay(pr)
     amount = decoded.amount_msat
     node = node_account()
@@ -403,8 +407,9 @@ def card_withdraw(*, k1: str, pr: str, ip: str | None = None) -> WithdrawResult:
                 payment = _reserve_external(card=card, account=account, node=node, request=request, decoded=decoded)
     except InsufficientFunds:
         raise TapRefused("this card's balance is too low for this amount", code="insufficient-balance")
-    except IntegrityError:
-        # Two callbacks for one invoice at once: the unique payment hash let one through.
+    except (IntegrityError, Conflict):
+        # Two callbacks for one invoice at once (from two cards): the unique payment hash, or the
+        # ledger's idempotency key of the reserve, let one through.
         raise TapRefused("this invoice was already paid by a Flash Card", code="invoice-already-paid")
     if payment.kind == CardPayment.Kind.EXTERNAL:
         payment = card_payment_send(payment=payment)

@@ -424,3 +424,41 @@ def test_finished_payments_are_announced_once_in_the_outbox(flashpay_node, lnd_e
     assert Event.objects.filter(type__startswith="CardPayment").count() == 2
     payment.refresh_from_db()
     assert payment.status == "failed"
+
+
+def test_two_cards_racing_for_one_external_invoice_pay_it_once(flashpay_node, lnd_external, settings):
+    from django.db import connection
+
+    settings.CARD_RATE_LIMIT_PER_IP = 0
+    cards = [make_programmed_card(uid=f"04A39493CC868{i}") for i in range(4)]
+    for card in cards:
+        fund_card(card, 10_000 * SAT)
+    k1s = [tap(card, 1).json()["k1"] for card in cards]
+    invoice = lnd_external.create_invoice(amount_msat=1_000 * SAT)
+    barrier = threading.Barrier(len(cards))
+    results = []
+
+    def run(k1):
+        try:
+            barrier.wait()
+            response = callback(k1, invoice.bolt11)
+            results.append((response.status_code, response.json()))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(k1,)) for k1 in k1s]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(code for code, _ in results) == [200, 400, 400, 400]
+    assert all("already paid" in body["reason"] for code, body in results if code == 400)
+    spent = [10_000 * SAT - balance(card).posted.value for card in cards]
+    assert sorted(s > 0 for s in spent) == [False, False, False, True]
+    assert all(balance(card).pending_debit.value == 0 for card in cards)
+
+
+def test_absurdly_long_pr_is_refused_without_decoding():
+    card = make_programmed_card()
+    fund_card(card, 10_000 * SAT)
+    _refused(callback(tap(card, 1).json()["k1"], "lnbcrt" + "q" * 10_000), "too long")
