@@ -18,10 +18,9 @@ install: $(VENV)/.installed
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py sync_schedules
-	$(PY) manage.py seed_demo
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start -f Procfile
 
-test: install
+test: install browser-deps
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) manage.py ensure_database
 	DATABASE_URL=$(TEST_DATABASE_URL) $(VENV)/bin/pytest $(PYTEST_ARGS)
 
@@ -35,3 +34,9 @@ clean:
 # Regenerate the Python modules of our LND proto subset (lightning/protos/*.proto); commit the output.
 protos: install
 	$(PY) -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. lightning/protos/lightning.proto lightning/protos/router.proto
+
+# Debian's Chromium and chromedriver for the checkout page's browser tests; installs only when missing (root, as in CI).
+.PHONY: browser-deps
+browser-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }

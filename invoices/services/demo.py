@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from decimal import Decimal
 
 from django.conf import settings
@@ -27,10 +28,11 @@ def demo_wallet_vpub(*, store: Store) -> str:
     return account.to_string(version=NETWORKS["test"]["zpub"])
 
 
-def demo_payment_setup(*, store: Store) -> list[str]:
+def demo_payment_setup(*, store: Store, wait_seconds: float = 0) -> list[str]:
     """Give the demo store BTC-CHAIN (demo vpub) and BTC-LN (internal node); returns lines to print.
 
-    When both nodes answer, also creates a demo invoice and prints its checkout link.
+    When both nodes answer (waiting up to ``wait_seconds`` for them, as `make run` starts the
+    devnode alongside), also creates a demo invoice and prints its checkout link.
     """
     if settings.BITCOIN_NETWORK in ("main", "mainnet"):
         return ["  payments: skipped (BITCOIN_NETWORK is mainnet; the demo wallet is for test networks)"]
@@ -39,7 +41,11 @@ def demo_payment_setup(*, store: Store) -> list[str]:
         store=store, payment_method_id="BTC-LN", enabled=True, config={"connectionString": "Internal Node"}
     )
     lines = ["  payments: BTC-CHAIN (demo regtest wallet) and BTC-LN (internal node)"]
+    deadline = time.monotonic() + wait_seconds
     problem = _nodes_problem()
+    while problem is not None and time.monotonic() < deadline:
+        time.sleep(1)
+        problem = _nodes_problem()
     if problem is not None:
         base = settings.FLASHPAY_BASE_URL.rstrip("/")
         lines += [

@@ -18,7 +18,13 @@ DEMO_KEY_LABEL = "demo (make run)"
 class Command(BaseCommand):
     help = "Create or refresh the demo operator, store and API key (development only)."
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--wait-for-nodes", type=float, default=0, metavar="SECONDS",
+            help="wait this long for the devnode to answer before giving up on the demo invoice",
+        )
+
+    def handle(self, *args, wait_for_nodes: float = 0, **options):
         if not settings.DEBUG:
             raise CommandError("seed_demo is for development (DEBUG=true) only")
         password = secrets.token_urlsafe(12)
@@ -42,7 +48,7 @@ class Command(BaseCommand):
                 label=DEMO_KEY_LABEL,
                 permissions=[f"btcpay.store.canmodifystoresettings:{store.pk}"],
             )
-        payment_lines = demo_payment_setup(store=store)
+        payment_lines = demo_payment_setup(store=store, wait_seconds=wait_for_nodes)
         base = settings.FLASHPAY_BASE_URL.rstrip("/")
         self.stdout.write(
             "\n".join(
