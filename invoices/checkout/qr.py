@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import qrcode
-from django.utils.html import escape
 from qrcode.constants import ERROR_CORRECT_M
 
 
-def qr_svg(data: str, *, label: str) -> str:
-    """``data`` as an accessible SVG QR code: one path of dark runs, a quiet zone of 4 modules.
+def qr_svg(data: str) -> str:
+    """``data`` as an SVG QR code: one path of dark runs, a quiet zone of 4 modules.
+
+    The SVG is hidden from screen readers: the element around it carries the translated label.
 
     Error correction M (15 %) is what wallets scan reliably off a screen; an upper-case BIP21 URI
     fits QR's alphanumeric mode, which is why the unified link is upper-cased before this.
@@ -30,7 +31,7 @@ def qr_svg(data: str, *, label: str) -> str:
             runs.append(f"M{start} {y}h{x - start}v1h{start - x}z")
     return (
         f'<svg class="qr" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {size}" '
-        f'shape-rendering="crispEdges" role="img" aria-label="{escape(label)}">'
+        f'shape-rendering="crispEdges" aria-hidden="true" focusable="false">'
         f'<rect width="{size}" height="{size}" fill="#fff"/>'
         f'<path fill="#000" d="{"".join(runs)}"/></svg>'
     )

@@ -6,7 +6,6 @@ from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 
 from django.db.models import OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
-from django.utils.translation import gettext as _
 
 from flashpay.errors import NotFound
 from flashpay.money import MSAT_PER_BTC, MSAT_PER_SAT
@@ -100,7 +99,10 @@ def checkout_status_data(*, invoice_id: str) -> dict:
 
 
 def _tabs(data: dict) -> list[dict]:
-    """The QR tabs: unified (BIP21 with lightning=), on-chain only and Lightning only."""
+    """The QR tabs: unified (BIP21 with lightning=), on-chain only and Lightning only.
+
+    No text here: the template translates labels by tab id, in the language the view picked.
+    """
     methods = {m["paymentMethodId"]: m for m in data["paymentMethods"]}
     chain = methods.get(PaymentMethodId.BTC_CHAIN)
     ln = methods.get(PaymentMethodId.BTC_LN)
@@ -108,25 +110,14 @@ def _tabs(data: dict) -> list[dict]:
         ln = None  # partly paid: the BOLT11 asks for the full amount (see invoice_checkout_data)
     tabs = []
     if chain is not None and ln is not None:
-        tabs.append({
-            "id": "unified", "label": _("Any wallet"), "link": data["unifiedLink"], "copy": data["unifiedLink"],
-            "copy_label": _("Copy payment link"),
-            "qr": qr_svg(data["unifiedQr"], label=_("QR code: bitcoin payment link with Lightning")),
-        })
+        tabs.append({"id": "unified", "link": data["unifiedLink"], "copy": data["unifiedLink"], "qr": qr_svg(data["unifiedQr"])})
     if chain is not None:
         link = chain["paymentLink"]
-        tabs.append({
-            "id": "chain", "label": _("On-chain"), "link": link, "copy": chain["destination"],
-            "copy_label": _("Copy address"),
-            "qr": qr_svg(link.replace(chain["destination"], chain["destination"].upper()).replace("bitcoin:", "BITCOIN:", 1),
-                         label=_("QR code: bitcoin address")),
-        })
+        # upper-case for the QR's alphanumeric mode, as for the unified link
+        qr_text = link.replace(chain["destination"], chain["destination"].upper()).replace("bitcoin:", "BITCOIN:", 1)
+        tabs.append({"id": "chain", "link": link, "copy": chain["destination"], "qr": qr_svg(qr_text)})
     if ln is not None:
-        tabs.append({
-            "id": "ln", "label": _("Lightning"), "link": ln["paymentLink"], "copy": ln["destination"],
-            "copy_label": _("Copy Lightning invoice"),
-            "qr": qr_svg(ln["paymentLink"].upper(), label=_("QR code: Lightning invoice")),
-        })
+        tabs.append({"id": "ln", "link": ln["paymentLink"], "copy": ln["destination"], "qr": qr_svg(ln["paymentLink"].upper())})
     if data["defaultPaymentMethod"] == PaymentMethodId.BTC_LN:
         tabs.sort(key=lambda t: t["id"] != "ln")
     elif data["defaultPaymentMethod"] == PaymentMethodId.BTC_CHAIN:
@@ -158,6 +149,7 @@ def checkout_page_data(*, invoice_id: str) -> dict:
         "screen": checkout_screen(status=data["status"], additional_status=data["additionalStatus"]),
         "version": checkout_version(status=data["status"], additional_status=data["additionalStatus"], paid_msat=paid_msat),
         "isFiat": fiat,
+        "rateText": f"{Decimal(data['rate']):,}" if fiat else None,
         "totalBtc": btc_text(data["amountMsat"]) if data["amountMsat"] is not None else None,
         "totalSats": sats_text(data["amountMsat"]) if data["amountMsat"] is not None else None,
         "dueSats": sats_text(due) if due is not None else None,
@@ -204,7 +196,7 @@ def checkout_receipt_data(*, invoice_id: str) -> dict | None:
         "currency": invoice.currency,
         "payments": payments,
         "paidBtc": btc_text(paid_msat) if paid_msat is not None else None,
-        "qr": qr_svg(f"{checkout_link(invoice)}/receipt", label=_("QR code: link to this receipt"))
+        "qr": qr_svg(f"{checkout_link(invoice)}/receipt")
         if receipt.get("showQR") is not False
         else None,
     }

@@ -39,7 +39,7 @@ def test_new_invoice_shows_unified_qr_amounts_and_copy_buttons(client, shop):
     response, html = _page(client, invoice.pk)
 
     assert _live_text(html) == "Awaiting payment"
-    assert "10.00 USD" in html and "0.00020000</span> BTC" in html and "20,000</span> sats" in html
+    assert "10.00 USD" in html and "1 BTC = 50,000 USD" in html and "0.00020000</span> BTC" in html and "20,000</span> sats" in html
     # the unified BIP21 link with the BOLT11 (links lower-case; the QR encodes the upper-case form)
     assert f'href="bitcoin:{chain.address}?amount=0.00020000&amp;lightning={ln.destination}"' in html
     assert html.count('<svg class="qr"') == 3  # unified, on-chain only, Lightning only
