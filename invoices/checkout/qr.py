@@ -1,10 +1,15 @@
 """QR codes drawn as inline SVG (served by us: no image service, no external CDN)."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 import qrcode
 from qrcode.constants import ERROR_CORRECT_M
 
 
+# Drawing one QR takes ~30-100 ms in pure Python (most of it choosing the mask, ISO/IEC 18004
+# 7.8.3); a page and its polled panel redraw the same codes, so each process keeps the recent ones.
+@lru_cache(maxsize=512)
 def qr_svg(data: str) -> str:
     """``data`` as an SVG QR code: one path of dark runs, a quiet zone of 4 modules.
 

@@ -1,0 +1,137 @@
+"""Benchmark: hosted checkout latency, GET /i/<id> (the page) and GET /i/<id>/status (the poll), p50/p99.
+
+    .venv/bin/python bench/checkout.py [--seconds 5] [--concurrency 1 8] [--invoices 20] [--workers 2] [--threads 4]
+
+Reuses bench/invoices.py's setup: the devnode in a child process, a store with BTC-CHAIN and
+BTC-LN, gunicorn serving the app. Creates ``--invoices`` invoices through the API, then requests
+their checkout pages and status JSON from N threads for ``--seconds`` each and prints requests/s
+and latency percentiles (first views, with every QR drawn afresh, apart). The page renders three inline SVG QR codes; the status is one query.
+Uses its own database (DATABASE_URL, default .../flashpay_bench_checkout).
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import secrets
+import signal
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/flashpay_bench_checkout")
+
+from bench.invoices import free_port, prepare, start_devnode, start_web  # noqa: E402
+
+
+def create_invoices(base: str, store_id: str, secret: str, count: int) -> list[str]:
+    import httpx
+
+    ids = []
+    with httpx.Client(timeout=30, headers={"Authorization": f"token {secret}"}) as client:
+        for n in range(count):
+            response = client.post(
+                f"{base}/api/v1/stores/{store_id}/invoices",
+                json={"amount": "10", "currency": "USD", "metadata": {"orderId": f"bench-{n}", "itemDesc": "Coffee"}},
+            )
+            response.raise_for_status()
+            ids.append(response.json()["id"])
+    return ids
+
+
+def load(urls: list[str], concurrency: int, seconds: float) -> tuple[list[float], int, float]:
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    cycle = itertools.cycle(urls)
+    deadline = time.monotonic() + seconds
+
+    def run():
+        nonlocal errors
+        with httpx.Client(timeout=30, headers={"Accept-Language": "en"}) as client:
+            while time.monotonic() < deadline:
+                with lock:
+                    url = next(cycle)
+                started = time.perf_counter()
+                response = client.get(url)
+                elapsed = time.perf_counter() - started
+                with lock:
+                    if response.status_code == 200:
+                        latencies.append(elapsed)
+                    else:
+                        errors += 1
+
+    threads = [threading.Thread(target=run) for _ in range(concurrency)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sorted(latencies), errors, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--invoices", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    args = parser.parse_args()
+
+    password = secrets.token_hex(16)
+    with tempfile.TemporaryDirectory() as datadir:
+        devnode, info = start_devnode(datadir, password)
+        env = {
+            "BITCOIN_NETWORK": "regtest", "BITCOIND_URL": info["bitcoind"], "BITCOIND_RPCUSER": "bench",
+            "BITCOIND_RPCPASSWORD": password, "BITCOIND_COOKIE_FILE": "", "BITCOIND_WALLET": "flashpay",
+            "LIGHTNING_CONNECTION_STRING": info["lightning"], "RATES_SOURCES": "fixed",
+            "RATES_FIXED": "BTC_USD=50000", "DEBUG": "true",
+        }
+        web = None
+        try:
+            store_id, secret = prepare(env)
+            port = free_port()
+            web = start_web(env, port, args.workers, args.threads)
+            base = f"http://127.0.0.1:{port}"
+            ids = create_invoices(base, store_id, secret, args.invoices)
+            print(f"checkout over {len(ids)} invoices (BTC-CHAIN + BTC-LN), gunicorn {args.workers} workers x "
+                  f"{args.threads} threads, {os.cpu_count()} CPUs")
+            # first views: every QR drawn afresh (nothing in the per-process QR cache yet)
+            import httpx
+
+            cold = []
+            with httpx.Client(timeout=30) as client:
+                for i in ids:
+                    started = time.perf_counter()
+                    client.get(f"{base}/i/{i}").raise_for_status()
+                    cold.append(time.perf_counter() - started)
+            cold.sort()
+            print(f"  GET /i/<id> first view, c= 1: p50 {cold[len(cold) // 2] * 1000:6.1f} ms  max {cold[-1] * 1000:6.1f} ms")
+            for name, suffix in (("GET /i/<id>       ", ""), ("GET /i/<id>/status", "/status")):
+                urls = [f"{base}/i/{i}{suffix}" for i in ids]
+                load(urls, 2, 1.0)  # warm-up
+                for concurrency in args.concurrency:
+                    latencies, errors, wall = load(urls, concurrency, args.seconds)
+                    if not latencies:
+                        print(f"  {name} c={concurrency:>2}: no successful request ({errors} errors)")
+                        continue
+                    p = lambda q, xs=latencies: xs[min(int(q * len(xs)), len(xs) - 1)] * 1000  # noqa: E731
+                    print(f"  {name} c={concurrency:>2}: {len(latencies) / wall:7.1f} req/s  p50 {p(0.5):6.1f} ms  "
+                          f"p99 {p(0.99):6.1f} ms  ({len(latencies)} ok, {errors} errors)")
+        finally:
+            if web is not None:
+                web.send_signal(signal.SIGTERM)
+                web.wait(10)
+            devnode.send_signal(signal.SIGTERM)
+            devnode.wait(10)
+
+
+if __name__ == "__main__":
+    main()
