@@ -25,6 +25,7 @@ from cards.locks import settlement_batch_lock
 from cards.models import CardPayment, MerchantSettlementSchedule, SettlementBatch
 from cards.services.payments import lightning_backend, node_account
 from flashpay.errors import ApplicationError, Conflict, FieldError, InsufficientFunds, NotFound
+from flashpay.events.services import event_emit
 from flashpay.ledger.models import AccountKind
 from flashpay.ledger.selectors import transaction_get
 from flashpay.ledger.services import account_get_or_create, hold_create, hold_post, hold_void
@@ -37,6 +38,36 @@ logger = logging.getLogger(__name__)
 FEES_ACCOUNT_REFERENCE = "card-settlement"
 _LIGHTNING_ADDRESS = re.compile(r"^[a-z0-9\-_.+]+@[a-z0-9\-.]+\.[a-z]{2,}(:\d+)?$", re.IGNORECASE)
 _ONCHAIN = re.compile(r"^(bc1|tb1|bcrt1|[123mn])[a-zA-HJ-NP-Z0-9]{20,90}$")
+
+
+B = SettlementBatch.Status
+# The batch state machine; every change is announced in the outbox (the audit trail, webhooks).
+BATCH_TRANSITIONS: dict[str, frozenset[str]] = {
+    B.OPEN: frozenset({B.PAYING, B.PAID, B.FAILED}),
+    B.AWAITING_MANUAL: frozenset({B.PAID, B.FAILED}),
+    B.PAYING: frozenset({B.PAID, B.FAILED}),
+    B.PAID: frozenset(),
+    B.FAILED: frozenset(),
+}
+SETTLEMENT_BATCH_EVENT = "CardSettlementBatchChanged"
+
+
+def _batch_transition(batch: SettlementBatch, to: str, fields: list[str], reason: str = "") -> None:
+    """Move a locked batch to ``to`` (guarded by BATCH_TRANSITIONS) and record the change."""
+    if to not in BATCH_TRANSITIONS[batch.status]:
+        raise Conflict(f"a {batch.status} settlement batch cannot become {to}", code="settlement-invalid-transition")
+    from_status, batch.status = batch.status, to
+    batch.full_clean(validate_unique=False, validate_constraints=False)
+    batch.save(update_fields=["status", *fields])
+    event_emit(
+        type=SETTLEMENT_BATCH_EVENT,
+        aggregate_type="settlement_batch",
+        aggregate_id=batch.public_id,
+        payload={
+            "batchId": batch.public_id, "storeId": batch.store_id, "from": from_status, "to": to,
+            "net_msat": batch.net_msat, "reason": reason[:500],
+        },
+    )
 
 
 class PayoutError(ApplicationError):
@@ -141,6 +172,15 @@ def settlement_batch_create(*, schedule: MerchantSettlementSchedule, now: dateti
         if schedule.destination_type == MerchantSettlementSchedule.DestinationType.ONCHAIN:
             batch.status = SettlementBatch.Status.AWAITING_MANUAL
         batch.save(update_fields=["hold_transaction_id", "status"])
+        event_emit(
+            type=SETTLEMENT_BATCH_EVENT,
+            aggregate_type="settlement_batch",
+            aggregate_id=batch.public_id,
+            payload={
+                "batchId": batch.public_id, "storeId": batch.store_id, "from": "", "to": batch.status,
+                "net_msat": batch.net_msat, "reason": f"{len(payments)} card payments",
+            },
+        )
         CardPayment.objects.filter(pk__in=[p.pk for p in payments]).update(settlement_batch=batch)
         schedule.last_batch_at = now
         schedule.save(update_fields=["last_batch_at", "updated_at"])
@@ -192,8 +232,7 @@ def settlement_batch_pay(*, batch: SettlementBatch, backend: LightningBackend | 
         batch = settlement_batch_lock(pk=batch.pk)
         if batch.status != SettlementBatch.Status.OPEN:
             return batch
-        batch.status = SettlementBatch.Status.PAYING
-        batch.save(update_fields=["status"])
+        _batch_transition(batch, SettlementBatch.Status.PAYING, [])
     try:
         pr = lnurlp_fetch_invoice(destination_type=batch.destination_type, destination=batch.destination, amount_msat=batch.net_msat)
     except PayoutError as exc:
@@ -221,13 +260,12 @@ def settlement_batch_mark_paid(*, batch: SettlementBatch, routing_fee_msat: int 
         batch = settlement_batch_lock(pk=batch.pk)
         if batch.status == SettlementBatch.Status.PAID:
             return batch
-        if batch.status not in (SettlementBatch.Status.PAYING, SettlementBatch.Status.AWAITING_MANUAL, SettlementBatch.Status.OPEN):
+        if SettlementBatch.Status.PAID not in BATCH_TRANSITIONS[batch.status]:
             raise Conflict(f"a {batch.status} batch cannot be marked paid", code="settlement-not-payable")
         hold_post(hold=batch.hold_transaction_id)
-        batch.status = SettlementBatch.Status.PAID
         batch.routing_fee_msat = max(0, int(routing_fee_msat))
         batch.paid_at = timezone.now()
-        batch.save(update_fields=["status", "routing_fee_msat", "paid_at"])
+        _batch_transition(batch, SettlementBatch.Status.PAID, ["routing_fee_msat", "paid_at"])
     return batch
 
 
@@ -239,9 +277,8 @@ def settlement_batch_fail(*, batch: SettlementBatch, reason: str) -> SettlementB
             return batch
         hold_void(hold=batch.hold_transaction_id)
         CardPayment.objects.filter(settlement_batch=batch).update(settlement_batch=None)
-        batch.status = SettlementBatch.Status.FAILED
         batch.failure_reason = reason[:500]
-        batch.save(update_fields=["status", "failure_reason"])
+        _batch_transition(batch, SettlementBatch.Status.FAILED, ["failure_reason"], reason=reason)
         MerchantSettlementSchedule.objects.filter(store_id=batch.store_id).update(last_batch_at=None)
     return batch
 

@@ -19,6 +19,7 @@ from cards.services.settlement import (
     settlement_schedule_set,
 )
 from flashpay.errors import FieldError
+from flashpay.events.models import Event
 from flashpay.events.services import event_deliveries_run
 from flashpay.ledger.selectors import account_balance, account_get
 from invoices.selectors import invoice_payment_methods_data
@@ -132,6 +133,9 @@ def test_card_pays_a_flashpay_merchant_and_is_settled_in_a_batch(shop, flashpay_
     assert lines[0].startswith("batch_id,store_id,payment_id")
     assert len(lines) == 4
     assert lines[-1].endswith("TOTAL,,,,5000000,50000,4950000")
+    # every step of the batch is in the outbox
+    changes = Event.objects.filter(type="CardSettlementBatchChanged", aggregate_id=batch.public_id).order_by("pk")
+    assert [(e.payload["from"], e.payload["to"]) for e in changes] == [("", "open"), ("open", "paying"), ("paying", "paid")]
     # and nothing more to settle today
     assert settlement_run() == []
 
