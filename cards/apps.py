@@ -11,6 +11,8 @@ class CardsConfig(AppConfig):
         from lightning.services import INVOICE_SETTLED_EVENT
 
         register_handler(INVOICE_SETTLED_EVENT, "cards.handlers.lightning_invoice_settled")
+        # The invoices app's Greenfield event names the store a card paid (history, settlement).
+        register_handler("InvoicePaymentSettled", "cards.handlers.invoice_payment_settled")
         # Pending card payments whose outcome the node did not tell in time.
         register_schedule("cards.payments_reconcile", "cards.tasks.card_payments_reconcile_task", minutes=1)
         register_schedule("cards.settlement", "cards.tasks.settlement_run_task", minutes=60)

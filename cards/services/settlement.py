@@ -283,6 +283,20 @@ def settlement_batch_fail(*, batch: SettlementBatch, reason: str) -> SettlementB
     return batch
 
 
+def card_payment_merchant_set(*, payment_hash: str, store_id: str) -> int:
+    """Name the store an internal card payment paid (from the invoices app's payment event);
+    only a payment without a merchant yet is changed. Returns 1 if one was named."""
+    from flashpay.accounts.selectors import store_get
+
+    try:
+        name = store_get(store_id=store_id).name
+    except ApplicationError:
+        return 0
+    return CardPayment.objects.filter(
+        payment_hash=payment_hash, kind=CardPayment.Kind.INTERNAL, merchant_store_id=""
+    ).update(merchant_store_id=store_id, merchant_name=name[:200])
+
+
 def card_payment_merchants_resolve() -> int:
     """Name the store of internal card payments whose merchant was not known at payment time.
 

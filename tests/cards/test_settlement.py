@@ -114,6 +114,8 @@ def test_card_pays_a_flashpay_merchant_and_is_settled_in_a_batch(shop, flashpay_
     assert merchant_posted(shop) == 5_000 * SAT
     assert selectors.card_balance(card=card).posted.value == 5_000 * SAT
     assert all(p.kind == "internal" for p in CardPayment.objects.all())
+    event_deliveries_run()  # the invoices app's InvoicePaymentSettled names the store
+    assert set(CardPayment.objects.values_list("merchant_name", flat=True)) == {"Kingston Coffee"}
     # when: the day's settlement runs with a 1 % fee
     settlement_schedule_set(store_id=shop.id, destination_type="lnurlp", destination=lnurlp_server["url"], fee_ppm=10_000)
     batches = settlement_run()
