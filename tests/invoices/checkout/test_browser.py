@@ -152,7 +152,9 @@ def test_french_from_the_browser_and_spanish_from_the_selector(browser, live_ser
     store, _ = shop
     invoice = make_invoice(store=store, amount="10")
     set_accept_language(browser, "fr-FR,fr;q=0.9")
+    set_viewport(browser, width=360)
     _open(browser, live_server, invoice.pk)
+    _assert_no_horizontal_scroll(browser)
     assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "fr"
     assert _status(browser) == "En attente du paiement"
     assert browser.find_element(By.ID, "tab-chain").text == "On-chain"
@@ -165,6 +167,8 @@ def test_french_from_the_browser_and_spanish_from_the_selector(browser, live_ser
     WebDriverWait(browser, WAIT).until(lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "es")
     assert _status(browser) == "Esperando el pago"
     assert "Copiar el enlace de pago" in browser.find_element(By.ID, "pane-unified").text
+    _assert_no_horizontal_scroll(browser)
+    browser.save_screenshot("/tmp/checkout-es-360.png")
     # the live panel keeps the chosen language when it refreshes
     invoices_expire(now=timezone.now() + timedelta(hours=1))
     _wait_status(browser, "Factura caducada")
@@ -180,3 +184,64 @@ def _assert_no_horizontal_scroll(browser) -> None:
         "return [document.documentElement.scrollWidth, document.documentElement.clientWidth, window.innerWidth];"
     )
     assert widths[0] <= widths[1], f"horizontal scroll at {widths[2]} px: content {widths[0]} px wide"
+
+
+CONTRAST_JS = """
+function lum(rgb) {
+  var c = rgb.match(/[\\d.]+/g).slice(0, 3).map(function (v) {
+    v = v / 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+  });
+  return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+}
+function background(el) {
+  for (; el; el = el.parentElement) {
+    var bg = getComputedStyle(el).backgroundColor;
+    var parts = bg.match(/[\\d.]+/g);
+    if (parts && (parts.length < 4 || parseFloat(parts[3]) > 0)) { return bg; }
+  }
+  return "rgb(255, 255, 255)";
+}
+var out = [];
+document.querySelectorAll(arguments[0]).forEach(function (el) {
+  if (!el.offsetParent) { return; }
+  var a = lum(getComputedStyle(el).color), b = lum(background(el));
+  out.push([el.tagName + "." + el.className + " " + el.textContent.trim().slice(0, 20),
+            (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)]);
+});
+return out;
+"""
+
+
+def test_accessible_controls_contrast_focus_and_copy(browser, live_server, shop):
+    store, _ = shop
+    invoice = make_invoice(store=store, amount="10", metadata={"itemDesc": "Mug", "orderId": "A-1"})
+    set_viewport(browser, width=360)
+    _open(browser, live_server, invoice.pk)
+
+    # every button and link has an accessible name; the QR link names what it encodes
+    for element in browser.find_elements(By.CSS_SELECTOR, "button, a"):
+        name = element.get_attribute("aria-label") or element.text
+        if element.is_displayed():
+            assert name.strip(), element.get_attribute("outerHTML")[:120]
+    assert browser.find_element(By.CSS_SELECTOR, "#pane-unified a.qr-link").get_attribute("aria-label") == (
+        "QR code: bitcoin payment link with Lightning"
+    )
+    # text meets WCAG AA (4.5:1) against its real background
+    ratios = browser.execute_script(
+        CONTRAST_JS, "#status, h1, .item, .amount-main, .amount-sub, .timer, [role=tab], .button, .destination, .foot dt, .foot dd, .lang label, .powered"
+    )
+    assert len(ratios) >= 12
+    low = [(what, round(ratio, 2)) for what, ratio in ratios if ratio < 4.5]
+    assert not low, low
+    # keyboard focus is visible
+    copy = browser.find_element(By.CSS_SELECTOR, "#pane-unified button.copy")
+    browser.execute_script("arguments[0].focus();", copy)
+    copy.send_keys(Keys.SHIFT)  # a key press makes :focus-visible apply as for a keyboard user
+    outline = browser.execute_script("var s = getComputedStyle(arguments[0]); return [s.outlineStyle, s.outlineWidth];", copy)
+    assert outline[0] == "solid" and float(outline[1].rstrip("px")) >= 2
+    # the copy button copies and says so, also to screen readers
+    copy.click()
+    WebDriverWait(browser, 5).until(lambda d: copy.text == "Copied")
+    assert browser.find_element(By.ID, "copy-note").get_attribute("aria-live") == "polite"
+    assert browser.find_element(By.ID, "copy-note").get_attribute("textContent") == "Copied"
+    browser.save_screenshot("/tmp/checkout-new-360.png")
