@@ -198,3 +198,28 @@ def test_receipt_turned_off_is_a_404(client, shop):
     assert client.get(f"/i/{invoice.pk}/receipt").status_code == 404
     _response, page = _page(client, invoice.pk)
     assert "/receipt" not in page
+
+
+def test_top_up_invoice_takes_any_amount(client, shop):
+    store, _ = shop
+    invoice = make_invoice(store=store, amount=None, currency="BTC")
+    address = invoice.prompts.get(payment_method_id="BTC-CHAIN").address
+
+    _response, html = _page(client, invoice.pk)
+
+    assert "Any amount" in html
+    assert f'href="bitcoin:{address}?lightning=' in html  # no amount= to pay
+    assert "Copy amount" not in html
+
+
+def test_panel_is_the_changing_part_in_the_chosen_language(client, shop):
+    store, _ = shop
+    invoice = make_invoice(store=store, amount="10")
+    status = client.get(f"/i/{invoice.pk}/status").json()
+    response = client.get(f"/i/{invoice.pk}/panel?lang=fr")
+    html = response.content.decode()
+    assert response.status_code == 200 and response["Content-Language"] == "fr"
+    assert html.startswith('<section id="screen"') and "<html" not in html
+    assert f'data-version="{status["version"]}"' in html
+    assert 'data-status-text="En attente du paiement"' in html
+    assert client.get("/i/nope/panel").status_code == 404
