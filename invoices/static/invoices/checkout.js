@@ -1,12 +1,7 @@
 /* Hosted checkout: countdown, QR tabs, copy buttons, live status by polling (no reload), redirect. */
 (function () {
   "use strict";
-  document.documentElement.classList.add("js");
   var root = document.getElementById("checkout");
-  var langSelect = document.getElementById("lang-select");
-  if (langSelect) {
-    langSelect.addEventListener("change", function () { langSelect.form.submit(); });
-  }
   if (!root) { return; }
   var panelBox = document.getElementById("panel");
   var live = document.getElementById("status");
@@ -26,6 +21,13 @@
     if (left === 0) {
       el.textContent = el.getAttribute("data-over");
       el.parentNode.classList.add("over");
+      // Time is up even if the server's expiry run has not caught up yet: stop offering the QR
+      // so nobody pays an expired invoice (that money would need a refund).
+      var s = screen();
+      if (!s.classList.contains("time-up")) {
+        s.classList.add("time-up");
+        live.textContent = el.getAttribute("data-expired-text");
+      }
       return;
     }
     var h = Math.floor(left / 3600), m = Math.floor((left % 3600) / 60), s = left % 60;

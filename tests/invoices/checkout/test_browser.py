@@ -8,6 +8,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from invoices.models import Invoice
 from invoices.onchain.services import onchain_sync_once
 from invoices.services.invoices import invoices_expire
 from lightning.services import lightning_invoices_reconcile
@@ -164,6 +165,9 @@ def test_french_from_the_browser_and_spanish_from_the_selector(browser, live_ser
     select = browser.find_element(By.ID, "lang-select")
     assert browser.find_element(By.CSS_SELECTOR, 'label[for="lang-select"]').text == "Langue"
     Select(select).select_by_value("es")
+    # choosing alone changes nothing (no surprise on input, WCAG 3.2.2); the labelled button applies it
+    assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "fr"
+    browser.find_element(By.CSS_SELECTOR, "form.lang button").click()
     WebDriverWait(browser, WAIT).until(lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "es")
     assert _status(browser) == "Esperando el pago"
     assert "Copiar el enlace de pago" in browser.find_element(By.ID, "pane-unified").text
@@ -245,3 +249,16 @@ def test_accessible_controls_contrast_focus_and_copy(browser, live_server, shop)
     assert browser.find_element(By.ID, "copy-note").get_attribute("aria-live") == "polite"
     assert browser.find_element(By.ID, "copy-note").get_attribute("textContent") == "Copied"
     browser.save_screenshot("/tmp/checkout-new-360.png")
+
+
+def test_time_up_hides_the_qr_before_the_server_expires_the_invoice(browser, live_server, shop):
+    store, _ = shop
+    invoice = make_invoice(store=store, amount="10")
+    Invoice.objects.filter(pk=invoice.pk).update(expires_at=timezone.now() + timedelta(seconds=4))
+    _open(browser, live_server, invoice.pk)
+    assert browser.find_element(By.CSS_SELECTOR, "#pane-unified svg.qr").is_displayed()
+
+    _wait_status(browser, "Invoice expired")
+    assert browser.find_element(By.ID, "countdown").text == "Expired"
+    assert not browser.find_element(By.CSS_SELECTOR, "#pane-unified").is_displayed()
+    assert Invoice.objects.get(pk=invoice.pk).status == "New"  # the server's expiry has not run
