@@ -7,6 +7,7 @@ clickjacking attack would need. The receipt keeps the site-wide X-Frame-Options:
 """
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -31,6 +32,9 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "form-action 'self'; base-uri 'none'"
 )
+
+# A host[:port] that is safe to put in a CSP source list (no spaces, quotes or semicolons).
+HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
 STATUS_TEXTS = {
     "pay": _("Awaiting payment"),
@@ -76,8 +80,21 @@ def _safe_redirect(url: str | None) -> str | None:
     return None
 
 
-def _headers(response: HttpResponse, *, frame_ancestors: str | None = "*") -> HttpResponse:
-    csp = CSP + (f"; frame-ancestors {frame_ancestors}" if frame_ancestors else "; frame-ancestors 'none'")
+def _logo(url: str | None) -> tuple[str | None, str | None]:
+    """The store logo if it can be shown under our CSP: ours (a path) or https; and its origin for img-src."""
+    if not url:
+        return None, None
+    if url.startswith("/") and not url.startswith("//"):
+        return url, None
+    parts = urlsplit(url)
+    if parts.scheme == "https" and HOST.fullmatch(parts.netloc):
+        return url, f"https://{parts.netloc}"
+    return None, None
+
+
+def _headers(response: HttpResponse, *, frame_ancestors: str | None = "*", img_origin: str | None = None) -> HttpResponse:
+    csp = CSP.replace("img-src 'self' data:", f"img-src 'self' data: {img_origin}") if img_origin else CSP
+    csp += f"; frame-ancestors {frame_ancestors}" if frame_ancestors else "; frame-ancestors 'none'"
     response["Content-Security-Policy"] = csp
     response["Cache-Control"] = "no-store"
     # the invoice id is in our URLs: do not hand it to the sites the buyer goes to next
@@ -96,9 +113,12 @@ def _page_context(request: HttpRequest, invoice_id: str) -> tuple[dict, str]:
     lang = checkout_language(
         request, invoice_language=data["invoiceDefaultLanguage"], store_language=data["defaultLanguage"]
     )
+    logo, logo_origin = _logo(data["logoUrl"])
     with translation.override(lang):
         context = {
             "c": data,
+            "logo": logo,
+            "logo_origin": logo_origin,
             "lang": lang,
             "languages": settings.LANGUAGES,
             "status_text": str(STATUS_TEXTS[data["screen"]]),
@@ -121,7 +141,7 @@ def checkout_page(request: HttpRequest, invoice_id: str) -> HttpResponse:
     with translation.override(lang):
         response = render(request, "invoices/checkout/page.html", context)
     response["Content-Language"] = lang
-    return _headers(response)
+    return _headers(response, img_origin=context["logo_origin"])
 
 
 @require_GET

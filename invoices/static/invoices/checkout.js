@@ -18,6 +18,8 @@
     var el = document.getElementById("countdown");
     if (!el) { return; }
     var left = Math.max(0, parseInt(el.getAttribute("data-expires"), 10) - Math.floor(Date.now() / 1000));
+    // BTCPay's displayExpirationTimer: the countdown shows only in the last N seconds
+    el.parentNode.hidden = left > parseInt(el.getAttribute("data-display"), 10);
     if (left === 0) {
       el.textContent = el.getAttribute("data-over");
       el.parentNode.classList.add("over");

@@ -42,6 +42,8 @@ def _not_reloaded(browser) -> bool:
 
 def test_lightning_payment_turns_the_page_paid_without_reload(browser, live_server, shop, lnd_network, lnd_backend, lnd_external):
     store, _ = shop
+    store.display_expiration_timer = 20 * 60  # show the countdown for the whole 15 minutes
+    store.save(update_fields=["display_expiration_timer"])
     invoice = make_invoice(store=store, amount="25", metadata={"itemDesc": "Blue Mountain coffee"})
     bolt11 = invoice.prompts.get(payment_method_id="BTC-LN").destination
     _open(browser, live_server, invoice.pk)
@@ -222,6 +224,8 @@ def test_accessible_controls_contrast_focus_and_copy(browser, live_server, shop)
     set_viewport(browser, width=360)
     _open(browser, live_server, invoice.pk)
 
+    # the store's default displayExpirationTimer (5 min) keeps the countdown out of a 15-minute invoice's start
+    assert not browser.find_element(By.ID, "countdown").is_displayed()
     # every button and link has an accessible name; the QR link names what it encodes
     for element in browser.find_elements(By.CSS_SELECTOR, "button, a"):
         name = element.get_attribute("aria-label") or element.text
@@ -257,6 +261,7 @@ def test_time_up_hides_the_qr_before_the_server_expires_the_invoice(browser, liv
     Invoice.objects.filter(pk=invoice.pk).update(expires_at=timezone.now() + timedelta(seconds=4))
     _open(browser, live_server, invoice.pk)
     assert browser.find_element(By.CSS_SELECTOR, "#pane-unified svg.qr").is_displayed()
+    assert browser.find_element(By.ID, "countdown").is_displayed()  # inside the last 5 minutes
 
     _wait_status(browser, "Invoice expired")
     assert browser.find_element(By.ID, "countdown").text == "Expired"

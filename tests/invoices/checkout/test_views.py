@@ -223,3 +223,23 @@ def test_panel_is_the_changing_part_in_the_chosen_language(client, shop):
     assert f'data-version="{status["version"]}"' in html
     assert 'data-status-text="En attente du paiement"' in html
     assert client.get("/i/nope/panel").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("logo_url", "shown", "img_src"),
+    [
+        ("https://cdn.shop.example/logo.png", True, "img-src 'self' data: https://cdn.shop.example;"),
+        ("http://shop.example/logo.png", False, "img-src 'self' data:;"),
+        ("https://evil.example;script-src *", False, "img-src 'self' data:;"),
+        ("/static/logo.png", True, "img-src 'self' data:;"),
+    ],
+)
+def test_store_logo_only_over_https_and_allowed_by_csp(client, shop, logo_url, shown, img_src):
+    store, _ = shop
+    store.logo_url = logo_url
+    store.save(update_fields=["logo_url"])
+    invoice = make_invoice(store=store, amount="10")
+    response, html = _page(client, invoice.pk)
+    assert ('class="logo"' in html) is shown
+    assert img_src in response["Content-Security-Policy"]
+    assert "script-src 'self';" in response["Content-Security-Policy"]
