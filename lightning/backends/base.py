@@ -116,6 +116,16 @@ class LightningBackend(abc.ABC):
     @abc.abstractmethod
     def node_info(self) -> NodeInfo: ...
 
+    def node_pubkey(self) -> str:
+        """The node's identity key (the payee of every invoice it mints), asked once per backend.
+
+        Lets invoice creation record the payee without decoding the BOLT11 it was just handed.
+        """
+        pubkey = getattr(self, "_node_pubkey", None)
+        if pubkey is None:
+            pubkey = self._node_pubkey = self.node_info().pubkey
+        return pubkey
+
     @abc.abstractmethod
     def balance(self) -> NodeBalance: ...
 
