@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field, replace
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from flashpay.errors import Conflict
@@ -18,9 +19,10 @@ from invoices.onchain.descriptors import (
     descriptor_checksum,
     parse_store_wallet,
 )
-from invoices.onchain.locks import lock_cursor, lock_descriptor, lock_payments
+from invoices.onchain.locks import lock_cursor, lock_payments
 from invoices.onchain.rpc import (
     RPC_INVALID_ADDRESS_OR_KEY,
+    RPC_INVALID_PARAMETER,
     BitcoindClient,
     NodeError,
     NodeRPCError,
@@ -33,6 +35,9 @@ logger = logging.getLogger(__name__)
 # beyond the imported range would be invisible, so addresses are handed out only once covered;
 # importing in steps of this size keeps importdescriptors calls rare.
 IMPORT_LOOKAHEAD = 1000
+
+# bitcoind's refusal to shrink an imported range names the range it keeps.
+_CURRENT_RANGE = re.compile(r"new range must include current range = \[(\d+),(\d+)\]")
 
 EVENT_RECEIVED = "onchain.payment.received"
 EVENT_CONFIRMED = "onchain.payment.confirmed"
@@ -92,16 +97,68 @@ def _mark_imported(*, descriptor_pk: int, end: int) -> None:
     OnchainDescriptor.objects.filter(pk=descriptor_pk, imported_until__lt=end).update(imported_until=end)
 
 
-def _ensure_imported(*, client: BitcoindClient, descriptor_pk: int, index: int) -> None:
-    descriptor = OnchainDescriptor.objects.get(pk=descriptor_pk)
-    if index <= descriptor.imported_until:
-        return
+def _ensure_imported(*, client: BitcoindClient, descriptor: OnchainDescriptor, index: int, imported_until: int) -> int:
+    """Grow the node's import range to cover ``index`` if needed; returns the range's end."""
+    if index <= imported_until:
+        return imported_until
     end = index + IMPORT_LOOKAHEAD
     # Never called under a row lock: a slow node must not block address allocation.
-    client.import_descriptors(
-        [{"desc": descriptor.descriptor, "range": [0, end], "timestamp": "now", "active": False, "internal": False}]
-    )
-    _mark_imported(descriptor_pk=descriptor_pk, end=end)
+    try:
+        client.import_descriptors(
+            [{"desc": descriptor.descriptor, "range": [0, end], "timestamp": "now", "active": False, "internal": False}]
+        )
+    except NodeRPCError as exc:
+        # Concurrent invoices import concurrently, and bitcoind refuses to shrink a descriptor's
+        # range (wallet.cpp CanUpdateToWalletDescriptor): a wider range imported first covers us.
+        current = _CURRENT_RANGE.search(exc.rpc_message) if exc.rpc_code == RPC_INVALID_PARAMETER else None
+        if current is None or int(current.group(2)) < index:
+            raise
+        end = int(current.group(2))
+    _mark_imported(descriptor_pk=descriptor.pk, end=end)
+    return end
+
+
+def _reserve_index(*, descriptor_pk: int) -> tuple[int, int]:
+    """Hand out the descriptor's next receive index: (index, imported_until), in one statement.
+
+    An atomic increment rather than lock + read + save: the row is locked only for the length
+    of the UPDATE (and committed with it when no transaction is open), so invoices of one store
+    do not queue behind each other. A crash afterwards wastes the index, never reuses it.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE invoices_onchaindescriptor SET next_index = next_index + 1 WHERE id = %s "
+            "RETURNING next_index - 1, imported_until",
+            [descriptor_pk],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise OnchainDescriptor.DoesNotExist(f"No on-chain descriptor {descriptor_pk}")
+    return row[0], row[1]
+
+
+def _insert_derived(*, descriptor: OnchainDescriptor, index: int, address: str) -> WatchedAddress:
+    """Insert the derived address, or adopt the same address watched before as a lone address.
+
+    One statement: ON CONFLICT on the unique address takes over a lone row (no descriptor) and
+    leaves an address of another wallet alone, which then returns nothing.
+    """
+    watched = WatchedAddress(address=address, descriptor=descriptor, derivation_index=index, created_at=timezone.now())
+    # Field checks only; the unique and check constraints hold in the database.
+    watched.full_clean(exclude=["descriptor"], validate_unique=False, validate_constraints=False)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO invoices_watchedaddress (address, descriptor_id, derivation_index, created_at) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT (address) DO UPDATE SET descriptor_id = EXCLUDED.descriptor_id, "
+            "derivation_index = EXCLUDED.derivation_index WHERE invoices_watchedaddress.descriptor_id IS NULL "
+            "RETURNING id, created_at",
+            [address, descriptor.pk, index, watched.created_at],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise Conflict(f"Address {address} is already watched for another wallet")
+    watched.pk, watched.created_at = row
+    return watched
 
 
 def onchain_watch_address(
@@ -112,37 +169,26 @@ def onchain_watch_address(
 ) -> WatchedAddress:
     """Register an address to watch and make sure the node's wallet covers it before returning it.
 
-    With ``descriptor``: the next fresh receive address of that wallet (the index is reserved in
-    its own short transaction, then the node's import range grows ahead of it). With ``address``:
-    that one address (an ``addr()`` import), idempotently.
+    With ``descriptor``: the next fresh receive address of that wallet (the index is reserved by
+    one atomic UPDATE, then the node's import range grows ahead of it). With ``address``: that
+    one address (an ``addr()`` import), idempotently.
 
-    Call it outside any transaction: it commits the reserved index before calling the node, so
-    no row stays locked while the node works (and a failed call wastes one index, never reuses one).
+    Call it outside any transaction: the reserved index is committed before the node is called,
+    so no row stays locked while the node works (and a failed call wastes one index, never
+    reuses one).
     """
     if (descriptor is None) == (address is None):
         raise ValueError("Give exactly one of descriptor or address")
     if address is not None:
         return _watch_plain_address(client=client, address=address)
 
-    with transaction.atomic():
-        locked = lock_descriptor(pk=descriptor.pk)
-        index = locked.next_index
-        derived = derive_address(locked.descriptor, index, network=locked.network)
-        locked.next_index = index + 1
-        locked.full_clean()
-        locked.save(update_fields=["next_index"])
-        watched = WatchedAddress.objects.filter(address=derived, descriptor__isnull=True).first()
-        if watched is not None:
-            # watched before as a lone address: it is this wallet's index now
-            watched.descriptor, watched.derivation_index = locked, index
-            watched.full_clean()
-            watched.save(update_fields=["descriptor", "derivation_index"])
-        else:
-            watched = WatchedAddress(address=derived, descriptor=locked, derivation_index=index)
-            watched.full_clean()
-            watched.save()
-    _ensure_imported(client=client, descriptor_pk=descriptor.pk, index=index)
-    descriptor.refresh_from_db()
+    index, imported_until = _reserve_index(descriptor_pk=descriptor.pk)
+    # The descriptor text and network never change after registration: the caller's copy will do.
+    derived = derive_address(descriptor.descriptor, index, network=descriptor.network)
+    watched = _insert_derived(descriptor=descriptor, index=index, address=derived)
+    imported_until = _ensure_imported(client=client, descriptor=descriptor, index=index, imported_until=imported_until)
+    # What the caller's copy would read now (no refresh query: the values are in hand).
+    descriptor.next_index, descriptor.imported_until = index + 1, imported_until
     return watched
 
 
