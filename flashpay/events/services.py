@@ -7,7 +7,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -37,10 +37,6 @@ def event_emit(
         raise TypeError("payload must be a dict")
     # Fail here, in the caller's code path, rather than at INSERT time with a vaguer error.
     json.dumps(payload)
-    if idempotency_key is not None:
-        existing = Event.objects.filter(idempotency_key=idempotency_key).first()
-        if existing is not None:
-            return existing
 
     event = Event(
         type=type,
@@ -51,24 +47,41 @@ def event_emit(
     )
     # Uniqueness of idempotency_key is decided by the database below, not by a racy pre-check.
     event.full_clean(validate_unique=False)
-    try:
-        # A savepoint, so a concurrent insert of the same key does not poison the caller's
-        # transaction: we fall back to the winner's row (visible once it has committed).
-        with transaction.atomic():
-            event.save(force_insert=True)
-    except IntegrityError:
-        if idempotency_key is None:
-            raise
+    event_id = _insert_unless_recorded(event)
+    if event_id is None:
+        # Recorded before (or by a concurrent transaction, which the INSERT waited for): the
+        # first event stands and nothing more is written.
         return Event.objects.get(idempotency_key=idempotency_key)
+    event.pk = event_id
 
     deliveries = [EventDelivery(event=event, handler=path) for path in handlers_for(type)]
     for delivery in deliveries:
-        delivery.full_clean(validate_unique=False, validate_constraints=False)
+        # The event was inserted just above: checking that it exists would cost a query each.
+        delivery.full_clean(exclude=["event"], validate_unique=False, validate_constraints=False)
     EventDelivery.objects.bulk_create(deliveries)
     if deliveries:
-        event_id = event.pk
         transaction.on_commit(lambda: _enqueue_dispatch(event_id))
     return event
+
+
+def _insert_unless_recorded(event: Event) -> int | None:
+    """INSERT the event, or nothing when its idempotency key is taken; its id, or None.
+
+    One statement instead of look-up + savepoint + INSERT + release (four round trips on every
+    invoice created): ON CONFLICT DO NOTHING never aborts the caller's transaction, and a
+    concurrent insert of the same key makes it wait for that transaction's outcome. Events
+    without a key (NULL) never conflict.
+    """
+    fields = [Event._meta.get_field(name) for name in ("type", "aggregate_type", "aggregate_id", "payload", "idempotency_key", "created_at")]
+    values = [field.get_db_prep_save(getattr(event, field.attname), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO events_event (type, aggregate_type, aggregate_id, payload, idempotency_key, created_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+            values,
+        )
+        row = cursor.fetchone()
+    return row[0] if row is not None else None
 
 
 def _enqueue_dispatch(event_id: int) -> None:
