@@ -11,6 +11,9 @@ the database and make a tap's ``p`` decryptable only by trying every card's K1.
 
 Money: a card's balance is the ledger account (card, <card public id>); the node's side is
 (node, "lightning"), shared with the invoices app; settlement fees go to (fees, "card-settlement").
+Top-ups are invoices of the program store (FLASH_PROGRAM_STORE_ID): Lightning money reaches the
+card as node -> (merchant, program store) -> card, other money as (external, "topup-wallet:<store>")
+-> card (cards/services/topups.py).
 Ledger transactions on a card carry ``metadata["type"]``: ``card_payment``, ``card_topup``, and
 for other apps ``refund`` / ``reward`` (with an optional ``merchant_name``): the history shows
 them by that type.

@@ -313,9 +313,9 @@ class CardPaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(CardTopUp)
 class CardTopUpAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("created_at", "card", "status", "amount_msat", "credited_msat", "credited_at")
+    list_display = ("created_at", "card", "invoice_id", "status", "amount_msat", "credited_msat", "credited_at")
     list_filter = ("status",)
-    search_fields = ("payment_hash", "public_id", "card__public_id")
+    search_fields = ("invoice_id", "public_id", "card__public_id")
 
 
 @admin.register(MerchantSettlementSchedule)

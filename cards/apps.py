@@ -8,11 +8,11 @@ class CardsConfig(AppConfig):
     def ready(self) -> None:
         from flashpay.events.registry import register_handler
         from flashpay.schedules import register_schedule
-        from lightning.services import INVOICE_SETTLED_EVENT
 
-        register_handler(INVOICE_SETTLED_EVENT, "cards.handlers.lightning_invoice_settled")
-        # The invoices app's Greenfield event names the store a card paid (history, settlement).
+        # The invoices app's Greenfield event names the store a card paid (history, settlement),
+        # and credits top-up invoices' payments to their cards.
         register_handler("InvoicePaymentSettled", "cards.handlers.invoice_payment_settled")
+        register_handler("InvoicePaymentSettled", "cards.handlers.invoice_payment_settled_topup")
         # Pending card payments whose outcome the node did not tell in time.
         register_schedule("cards.payments_reconcile", "cards.tasks.card_payments_reconcile_task", minutes=1)
         register_schedule("cards.settlement", "cards.tasks.settlement_run_task", minutes=60)

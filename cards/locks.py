@@ -48,13 +48,13 @@ def settlement_batch_lock(*, pk: int):
     return SettlementBatch.objects.select_for_update(no_key=True, of=("self",)).get(pk=pk)
 
 
-def card_topup_lock(*, payment_hash: str):
-    """Lock a top-up by its invoice's payment hash; None when the invoice is not a top-up."""
+def card_topup_lock(*, invoice_id: str):
+    """Lock a top-up by its invoice id; None when the invoice is not a top-up."""
     from cards.models import CardTopUp
 
     return (
         CardTopUp.objects.select_for_update(no_key=True, of=("self",))
         .select_related("card")
-        .filter(payment_hash=payment_hash)
+        .filter(invoice_id=invoice_id)
         .first()
     )

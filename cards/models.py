@@ -266,7 +266,8 @@ class CardPayment(models.Model):
 
 
 class CardTopUp(models.Model):
-    """A top-up invoice on FlashPay's node whose settlement credits the card."""
+    """A card top-up: a Greenfield invoice of the program store (FLASH_PROGRAM_STORE_ID) whose
+    settled payments credit the card, each once (see cards/services/topups.py)."""
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"
@@ -274,15 +275,26 @@ class CardTopUp(models.Model):
 
     public_id = models.CharField(max_length=32, unique=True, default=new_id, editable=False)
     card = models.ForeignKey(Card, on_delete=models.PROTECT, related_name="topups")
-    payment_hash = models.CharField(max_length=64, unique=True)
-    bolt11 = models.TextField()
-    # Null: any amount (a TopUp invoice in Greenfield terms).
+    # The invoices app's invoice id (another app's row: referenced by id, as stores are).
+    invoice_id = models.CharField(max_length=64, unique=True)
+    store_id = models.CharField(max_length=64)
+    # What the invoice asks for in msat; null: any amount (a Greenfield TopUp invoice).
     amount_msat = models.BigIntegerField(null=True, blank=True)
-    credited_msat = models.BigIntegerField(null=True, blank=True)
+    # Sum of the settled payments credited to the card so far.
+    credited_msat = models.BigIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     expires_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
+    # When the first payment was credited.
     credited_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(credited_msat__gte=0) & (Q(amount_msat__isnull=True) | Q(amount_msat__gt=0)),
+                name="cards_topup_amounts_sane",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"top-up {self.public_id} {self.status}"

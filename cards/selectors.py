@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from cards import crypto
 from cards.keys import open_key
-from cards.models import Card, CardPayment, IssuerKey, SettlementBatch
+from cards.models import Card, CardPayment, CardTopUp, IssuerKey, SettlementBatch
 from flashpay.errors import NotFound
 from flashpay.ledger.models import AccountKind, Entry
 from flashpay.ledger.selectors import Balance, account_entry_list, account_get
@@ -285,7 +285,7 @@ def card_history_items(*, card: Card, entries) -> list[HistoryItem]:
                 description=txn.description,
                 merchant_name=payment.merchant_name if payment else str(meta.get("merchant_name", "")),
                 created_at=txn.created_at,
-                reference=meta.get("payment_hash", "") or str(meta.get("reference", "")),
+                reference=meta.get("payment_hash", "") or str(meta.get("invoiceId") or meta.get("reference", "")),
             )
         )
     return items
@@ -294,6 +294,34 @@ def card_history_items(*, card: Card, entries) -> list[HistoryItem]:
 def card_history(*, card: Card) -> list[HistoryItem]:
     """The whole history (small cards, exports); the app API pages through the entries instead."""
     return card_history_items(card=card, entries=card_history_entries(card=card))
+
+
+@dataclass(frozen=True)
+class TopUpView:
+    """A top-up as the Flash app shows it: its invoice, where to pay it, and what was credited."""
+
+    topup: CardTopUp
+    invoice_status: str
+    checkout_link: str
+    bolt11: str | None
+    bitcoin_address: str | None
+    payment_links: dict[str, str]
+
+
+def card_topup_view(*, topup: CardTopUp) -> TopUpView:
+    """The top-up with its invoice's payment prompts (through the invoices app's selectors)."""
+    from invoices.selectors import checkout_link, invoice_get, invoice_payment_methods_data
+
+    invoice = invoice_get(invoice_id=topup.invoice_id)
+    methods = {m["paymentMethodId"]: m for m in invoice_payment_methods_data(invoice=invoice)}
+    return TopUpView(
+        topup=topup,
+        invoice_status=invoice.status,
+        checkout_link=checkout_link(invoice),
+        bolt11=methods["BTC-LN"]["destination"] if "BTC-LN" in methods else None,
+        bitcoin_address=methods["BTC-CHAIN"]["destination"] if "BTC-CHAIN" in methods else None,
+        payment_links={method_id: m["paymentLink"] for method_id, m in methods.items()},
+    )
 
 
 def card_list_for_holder(*, user) -> QuerySet[Card]:

@@ -243,6 +243,9 @@ CARD_APP_MAX_PER_TRANSACTION_MSAT = env.int("CARD_APP_MAX_PER_TRANSACTION_MSAT",
 CARD_APP_MAX_DAILY_MSAT = env.int("CARD_APP_MAX_DAILY_MSAT", default=5_000_000_000)
 # Seconds a card top-up invoice stays payable.
 CARD_TOPUP_EXPIRY_SECONDS = env.int("CARD_TOPUP_EXPIRY_SECONDS", default=3600)
+# The store whose Greenfield invoices top up Flash Cards (its BTC-LN on the internal node and/or its
+# BTC-CHAIN wallet receive the money); empty: the Flash app cannot create top-ups (503).
+FLASH_PROGRAM_STORE_ID = env.str("FLASH_PROGRAM_STORE_ID", default="")
 
 # --- Webhooks (invoices/webhooks) ---
 # Seconds to wait for a merchant's endpoint; retry delays after attempt 1, 2, 3... (the last value

@@ -7,6 +7,8 @@ another holder's card is a 404, like an unknown one.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -199,31 +201,44 @@ class CardLimitsApi(AppApi):
 
 
 class CardTopUpApi(AppApi):
-    """POST {amount_msat?}: a Lightning invoice that credits the card once paid."""
+    """POST {amount, currency} or {amount_msat} or {}: a program-store invoice that credits the
+    card once paid (any amount when none is given), with its hosted checkout link."""
 
     class InputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "FlashAppTopUpRequest"
 
+        amount = serializers.DecimalField(
+            max_digits=20, decimal_places=11, min_value=Decimal("0.00000000001"), required=False, allow_null=True, default=None
+        )
+        currency = serializers.RegexField(r"^[A-Za-z]{3,4}$", required=False, allow_null=True, default=None)
         amount_msat = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
+
+        def validate(self, attrs):
+            if attrs["amount"] is not None and attrs["amount_msat"] is not None:
+                raise serializers.ValidationError({"amount_msat": "give amount (with currency) or amount_msat, not both"})
+            return attrs
 
     class OutputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "FlashAppTopUp"
 
-        id = serializers.CharField(source="public_id")
-        status = serializers.CharField()
-        amount_msat = serializers.IntegerField(allow_null=True)
-        bolt11 = serializers.CharField()
-        payment_hash = serializers.CharField()
-        expires_at = serializers.DateTimeField()
-        # No hosted checkout page exists for top-ups yet: always null until one does.
-        checkout_link = serializers.CharField(allow_null=True, default=None)
+        id = serializers.CharField(source="topup.public_id")
+        status = serializers.CharField(source="topup.status")
+        invoice_id = serializers.CharField(source="topup.invoice_id")
+        invoice_status = serializers.CharField()
+        amount_msat = serializers.IntegerField(source="topup.amount_msat", allow_null=True)
+        credited_msat = serializers.IntegerField(source="topup.credited_msat")
+        expires_at = serializers.DateTimeField(source="topup.expires_at")
+        checkout_link = serializers.CharField()
+        bolt11 = serializers.CharField(allow_null=True)
+        bitcoin_address = serializers.CharField(allow_null=True)
+        payment_links = serializers.DictField(child=serializers.CharField())
 
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
     def post(self, request, card_id: str):
         card = selectors.card_get_for_holder(user=request.user, public_id=card_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        topup = card_topup_create(card=card, amount_msat=data.validated_data["amount_msat"])
-        return Response(self.OutputSerializer(topup).data, status=status.HTTP_201_CREATED)
+        topup = card_topup_create(card=card, **data.validated_data)
+        return Response(self.OutputSerializer(selectors.card_topup_view(topup=topup)).data, status=status.HTTP_201_CREATED)

@@ -102,6 +102,9 @@ def settlement_schedule_set(
     enabled: bool = True,
 ) -> MerchantSettlementSchedule:
     """Create or replace a store's settlement schedule (daily by default)."""
+    if store_id and store_id == settings.FLASH_PROGRAM_STORE_ID:
+        # Its merchant account only passes top-ups through to cards (cards/services/topups.py).
+        raise FieldError("store_id", "the card program's top-up store is not a merchant to settle")
     destination = _validate_destination(destination_type, destination)
     schedule = MerchantSettlementSchedule.objects.filter(store_id=store_id).first() or MerchantSettlementSchedule(
         store_id=store_id

@@ -26,3 +26,42 @@ def flashpay_node(settings, lnd_network, lnd_backend):
     payments._backend_for.cache_clear()
     yield lnd_backend
     payments._backend_for.cache_clear()
+
+
+def _program_store(settings, **payment_methods):
+    from invoices.services.nodes import nodes_forget
+    from tests.factories import StoreFactory
+    from tests.invoices.factories import store_setup_payment_methods
+
+    settings.RATES_SOURCES = ["fixed"]
+    settings.RATES_FIXED = {"BTC_USD": "50000", "USD_JMD": "157.5"}
+    nodes_forget()
+    store = StoreFactory(name="Flash Card top-ups")
+    store_setup_payment_methods(store=store, **payment_methods)
+    settings.FLASH_PROGRAM_STORE_ID = store.pk
+    return store
+
+
+@pytest.fixture
+def program_store(settings, flashpay_node):
+    """The card program's top-up store: BTC-LN on FlashPay's (devnode) node."""
+    from invoices.services.nodes import nodes_forget
+
+    yield _program_store(settings)
+    nodes_forget()
+
+
+@pytest.fixture
+def program_store_onchain(settings, flashpay_node, bitcoind, bitcoind_client):
+    """The top-up store with BTC-LN on our node and BTC-CHAIN on the program's regtest wallet."""
+    from invoices.services.nodes import nodes_forget
+    from tests.invoices.conftest import vpub
+
+    settings.BITCOIN_NETWORK = "regtest"
+    settings.BITCOIND_URL = bitcoind.url
+    settings.BITCOIND_RPCUSER = bitcoind.rpcuser
+    settings.BITCOIND_RPCPASSWORD = bitcoind.rpcpassword
+    settings.BITCOIND_COOKIE_FILE = ""
+    settings.BITCOIND_WALLET = "flashpay"
+    yield _program_store(settings, xpub=vpub(b"\x22" * 32))
+    nodes_forget()

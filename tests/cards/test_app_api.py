@@ -1,17 +1,16 @@
 """The Flash app API: token login, my cards, balances, history, freeze, limits, link, top-up."""
 
-import threading
-
 import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
 from cards.models import AppToken, CardTopUp
 from flashpay.events.models import Event
-from flashpay.events.services import event_deliveries_run
+from invoices.models import Invoice
 from lightning.backends.base import PaymentStatus
-from lightning.services import lightning_invoice_create, lightning_sync_settled
+from lightning.services import lightning_invoice_create, lightning_invoices_reconcile
 from tests.factories import DEFAULT_PASSWORD, StoreFactory, UserFactory
+from tests.invoices.conftest import deliver
 
 from . import merchant_resolver
 from .factories import fund_card, make_card, make_programmed_card, tap_params
@@ -124,16 +123,7 @@ def test_limits_within_program_maximums(settings):
     assert (card.per_transaction_limit_msat, card.daily_limit_msat) == (10_000 * SAT, 40_000 * SAT)
 
 
-def _record_node_settlements(backend):
-    stop = threading.Event()
-    thread = threading.Thread(target=lambda: lightning_sync_settled(backend=backend, stop_event=stop))
-    thread.start()
-    thread.join(timeout=2)
-    stop.set()
-    thread.join(timeout=10)
-
-
-def test_top_up_invoice_credits_the_card_once_and_history_lists_everything(flashpay_node, lnd_external, settings):
+def test_top_up_invoice_credits_the_card_once_and_history_lists_everything(program_store, flashpay_node, lnd_external, lnd_network, settings):
     # given: my card, a FlashPay merchant, and the invoices app's merchant resolver stand-in
     settings.CARD_MERCHANT_RESOLVER = "tests.cards.merchant_resolver.resolve"
     user = UserFactory()
@@ -143,16 +133,22 @@ def test_top_up_invoice_credits_the_card_once_and_history_lists_everything(flash
     response = client.post(reverse("cards-app:card-topups", args=[card.public_id]), {"amount_msat": 5_000 * SAT}, format="json")
     assert response.status_code == 201, response.json()
     body = response.json()
-    assert body["bolt11"].startswith("lnbcrt") and body["checkout_link"] is None
+    # then: it is a Greenfield invoice of the program store with its hosted checkout page
+    assert body["bolt11"].startswith("lnbcrt50u")
+    assert body["checkout_link"].endswith(f"/i/{body['invoice_id']}")
+    assert (body["invoice_status"], body["amount_msat"], body["credited_msat"]) == ("New", 5_000 * SAT, 0)
+    assert Invoice.objects.get(pk=body["invoice_id"]).store_id == program_store.pk
     assert lnd_external.pay(body["bolt11"], fee_limit_msat=0, timeout=10).status == PaymentStatus.SUCCESS
-    _record_node_settlements(flashpay_node)
-    event_deliveries_run()
-    event_deliveries_run()  # a second sweep (or a redelivery) credits nothing more
+    lightning_invoices_reconcile(backend=flashpay_node, node_pubkey=lnd_network.nodes["flashpay"].pubkey)
+    deliver()
+    deliver()  # a second sweep (or a redelivery) credits nothing more
     # then
     detail = client.get(reverse("cards-app:card", args=[card.public_id])).json()
     assert detail["balance_msat"] == 5_000 * SAT
-    assert CardTopUp.objects.get().status == "credited"
+    topup = CardTopUp.objects.get()
+    assert (topup.status, topup.credited_msat) == ("credited", 5_000 * SAT)
     assert Event.objects.filter(type="CardTopUpCredited").count() == 1
+    assert Invoice.objects.get(pk=body["invoice_id"]).status == "Settled"
     # and a tap at a FlashPay merchant shows in the history with the merchant's name
     store = StoreFactory(name="Kingston Coffee")
     invoice = lightning_invoice_create(backend=flashpay_node, amount_msat=1_500 * SAT)
@@ -167,16 +163,23 @@ def test_top_up_invoice_credits_the_card_once_and_history_lists_everything(flash
     assert history["results"][0]["merchant_name"] == "Kingston Coffee"
     second = client.get(history["next"]).json()
     assert second["results"][0]["kind"] == "topup" and second["results"][0]["amount_msat"] == 5_000 * SAT
+    assert second["results"][0]["reference"] == body["invoice_id"]
 
 
-def test_top_up_validation():
+def test_top_up_validation(program_store):
     user = UserFactory()
     card = make_programmed_card(holder=user)
     client = app_client(user)
     url = reverse("cards-app:card-topups", args=[card.public_id])
     assert client.post(url, {"amount_msat": 0}, format="json").status_code == 400
     assert client.post(url, {"amount_msat": "ten"}, format="json").status_code == 400
+    assert client.post(url, {"amount": "-1", "currency": "USD"}, format="json").status_code == 400
+    assert client.post(url, {"amount": "1", "amount_msat": 1000}, format="json").status_code == 400
+    over = client.post(url, {"amount": "0.2", "currency": "BTC"}, format="json")
+    assert over.status_code == 400 and over.json()[0]["path"] == "amount"
+    assert client.post(url, {"amount": "5", "currency": "XYZ"}, format="json").status_code == 422
     assert not CardTopUp.objects.exists()
+    assert not Invoice.objects.exists()
 
 
 def test_history_shows_a_paid_external_payment_once_and_a_failed_one_as_voided(flashpay_node, lnd_external, lnd_network):

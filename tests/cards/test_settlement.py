@@ -218,19 +218,26 @@ def test_payout_with_unknown_outcome_is_reconciled_on_the_next_run(shop, flashpa
     assert merchant_posted(shop) == 0
 
 
-def test_a_card_can_top_up_another_card_inside_flashpay(flashpay_node):
+def test_a_card_can_top_up_another_card_inside_flashpay(program_store, flashpay_node, settings):
     from cards.services.topups import card_topup_create
 
     payer, payee = make_programmed_card(), make_programmed_card(uid="04A39493CC8681")
     fund_card(payer, 10_000 * SAT)
     topup = card_topup_create(card=payee, amount_msat=3_000 * SAT)
+    bolt11 = selectors.card_topup_view(topup=topup).bolt11
     k1 = APIClient().get(reverse("cards:tap"), tap_params(payer, 1)).json()["k1"]
-    assert APIClient().get(reverse("cards:tap-callback"), {"k1": k1, "pr": topup.bolt11}).json() == {"status": "OK"}
-    event_deliveries_run()
+    assert APIClient().get(reverse("cards:tap-callback"), {"k1": k1, "pr": bolt11}).json() == {"status": "OK"}
+    for _ in range(3):  # card payment -> invoice payment -> top-up credit
+        event_deliveries_run()
     assert selectors.card_balance(card=payer).posted.value == 7_000 * SAT
     assert selectors.card_balance(card=payee).posted.value == 3_000 * SAT
-    # the node's account is back where it started: the money never left FlashPay
+    # the node's account is back where it started: the money never left FlashPay, and the
+    # program store only passed it on
     assert account_balance(account=account_get(kind="node", reference="lightning")).posted.value == 0
+    assert merchant_posted(program_store) == 0
+    # and the program store cannot be given a settlement schedule (it is no merchant)
+    with pytest.raises(FieldError):
+        settlement_schedule_set(store_id=program_store.pk, destination_type="lightning_address", destination="a@b.example")
 
 
 def test_lightning_address_resolves_to_its_well_known_lnurlp_url():

@@ -24,7 +24,9 @@ def test_schedules_and_handler_are_declared():
     assert declared["cards.payments_reconcile"] == "cards.tasks.card_payments_reconcile_task"
     assert declared["cards.settlement"] == "cards.tasks.settlement_run_task"
     assert declared["cards.ratelimit_purge"] == "cards.tasks.ratelimit_purge_task"
-    assert "cards.handlers.lightning_invoice_settled" in handlers_for(INVOICE_SETTLED_EVENT)
+    assert "cards.handlers.invoice_payment_settled_topup" in handlers_for("InvoicePaymentSettled")
+    # top-ups are invoices now: a bare settled node invoice credits no card
+    assert not [h for h in handlers_for(INVOICE_SETTLED_EVENT) if h.startswith("cards.")]
     for name, func in declared.items():
         if not name.startswith("cards."):
             continue
