@@ -1,4 +1,4 @@
-"""django-q2 tasks of the ledger: the periodic reconciliation (scheduled elsewhere)."""
+"""django-q2 tasks of the ledger: the periodic reconciliation (hourly, see apps.py)."""
 import logging
 
 from flashpay.ledger import services
