@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -19,11 +20,17 @@ from tests.invoices.factories import make_invoice
 pytestmark = pytest.mark.django_db(transaction=True)
 
 WAIT = 20  # seconds; the page polls every 2 s
+# elements go stale while the page navigates or swaps its panel: look again
+PATIENT = (NoSuchElementException, StaleElementReferenceException)
+
+
+def _until(browser, condition, message: str = "", timeout: float = WAIT):
+    return WebDriverWait(browser, timeout, ignored_exceptions=PATIENT).until(condition, message=message)
 
 
 def _open(browser, live_server, invoice_id: str, query: str = "") -> None:
     browser.get(f"{live_server.url}/i/{invoice_id}{query}")
-    WebDriverWait(browser, WAIT).until(lambda d: d.execute_script("return document.readyState") == "complete")
+    _until(browser, lambda d: d.execute_script("return document.readyState") == "complete")
     # a marker that a reload would wipe out: the page must change in place
     browser.execute_script("window.__notReloaded = true;")
 
@@ -33,7 +40,7 @@ def _status(browser) -> str:
 
 
 def _wait_status(browser, text: str) -> None:
-    WebDriverWait(browser, WAIT).until(lambda d: _status(d) == text, message=f"status never became {text!r}")
+    _until(browser, lambda d: _status(d) == text, message=f"status never became {text!r}")
 
 
 def _not_reloaded(browser) -> bool:
@@ -55,7 +62,7 @@ def test_lightning_payment_turns_the_page_paid_without_reload(browser, live_serv
     assert qr.is_displayed() and qr.size["width"] >= 200
     text = browser.find_element(By.TAG_NAME, "main").text
     assert "25.00 USD" in text and "0.00050000 BTC" in text and "50,000 sats" in text
-    WebDriverWait(browser, 5).until(lambda d: d.find_element(By.ID, "countdown").text.count(":") == 1)
+    _until(browser, lambda d: d.find_element(By.ID, "countdown").text.count(":") == 1)
     assert browser.find_element(By.ID, "countdown").text.startswith(("14:", "15:"))
     copies = [b for b in browser.find_elements(By.CSS_SELECTOR, "#pane-unified button.copy")]
     assert [b.text for b in copies] == ["Copy payment link", "Copy amount"]
@@ -130,7 +137,7 @@ def test_redirects_to_the_merchant_after_payment(browser, live_server, shop, lnd
     lightning_invoices_reconcile(backend=lnd_backend, node_pubkey=lnd_network.nodes["flashpay"].pubkey)
     deliver()  # the worker's part: the settled Lightning invoice reaches the invoices app
 
-    WebDriverWait(browser, WAIT).until(lambda d: "/receipt" in d.current_url, message="no redirect")
+    _until(browser, lambda d: "/receipt" in d.current_url, message="no redirect")
     assert browser.current_url == f"{live_server.url}/i/{invoice.pk}/receipt?order=ord-42"
     body = browser.find_element(By.TAG_NAME, "main").text
     assert "Invoice paid" in body and "ord-42" in body and "0.00010000 BTC" in body
@@ -170,7 +177,7 @@ def test_french_from_the_browser_and_spanish_from_the_selector(browser, live_ser
     # choosing alone changes nothing (no surprise on input, WCAG 3.2.2); the labelled button applies it
     assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "fr"
     browser.find_element(By.CSS_SELECTOR, "form.lang button").click()
-    WebDriverWait(browser, WAIT).until(lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "es")
+    _until(browser, lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "es")
     assert _status(browser) == "Esperando el pago"
     assert "Copiar el enlace de pago" in browser.find_element(By.ID, "pane-unified").text
     _assert_no_horizontal_scroll(browser)
@@ -249,7 +256,7 @@ def test_accessible_controls_contrast_focus_and_copy(browser, live_server, shop)
     assert outline[0] == "solid" and float(outline[1].rstrip("px")) >= 2
     # the copy button copies and says so, also to screen readers
     copy.click()
-    WebDriverWait(browser, 5).until(lambda d: copy.text == "Copied")
+    _until(browser, lambda d: copy.text == "Copied")
     assert browser.find_element(By.ID, "copy-note").get_attribute("aria-live") == "polite"
     assert browser.find_element(By.ID, "copy-note").get_attribute("textContent") == "Copied"
     browser.save_screenshot("/tmp/checkout-new-360.png")
