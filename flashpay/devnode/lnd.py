@@ -24,16 +24,14 @@ from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import bolt11 as bolt11_lib
 import grpc
-from bolt11.models.features import Feature, Features, FeatureState
-from bolt11.models.tags import TagChar, Tags
 from coincurve import PrivateKey
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from flashpay.devnode.bolt11 import encode_invoice
 from lightning.bolt11_helpers import decode_bolt11
 from lightning.errors import InvalidPaymentRequest
 from lightning.protos import lightning_pb2 as ln
@@ -489,27 +487,18 @@ class LndNetwork:
         payment_addr = secrets.token_bytes(32)
         expiry = request.expiry or DEFAULT_EXPIRY
         now = int(time.time())
-        tags = Tags()
-        tags.add(TagChar.payment_hash, payment_hash.hex())
-        tags.add(TagChar.payment_secret, payment_addr.hex())
-        if request.description_hash:
-            tags.add(TagChar.description_hash, request.description_hash.hex())
-        else:
-            tags.add(TagChar.description, request.memo)
-        tags.add(TagChar.expire_time, expiry)
-        tags.add(TagChar.min_final_cltv_expiry, DEFAULT_CLTV)
-        tags.add(TagChar.features, Features.from_feature_list({
-            Feature.var_onion_optin: FeatureState.required,
-            Feature.payment_secret: FeatureState.required,
-            Feature.basic_mpp: FeatureState.supported,
-        }))
-        invoice = bolt11_lib.Bolt11(
+        payment_request = encode_invoice(
+            private_key=node.key,
             currency="bcrt",
-            date=now,
-            tags=tags,
-            amount_msat=bolt11_lib.MilliSatoshi(value_msat) if value_msat else None,
+            timestamp=now,
+            payment_hash=payment_hash,
+            payment_secret=payment_addr,
+            amount_msat=value_msat or None,
+            description=None if request.description_hash else request.memo,
+            description_hash=request.description_hash or None,
+            expiry=expiry,
+            min_final_cltv_expiry=DEFAULT_CLTV,
         )
-        payment_request = bolt11_lib.encode(invoice, private_key=node.key.secret.hex())
         with self._cond:
             if payment_hash in node.invoices:
                 raise Refused(grpc.StatusCode.ALREADY_EXISTS, "invoice with payment hash already exists")
