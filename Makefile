@@ -33,7 +33,7 @@ clean:
 
 # Regenerate the Python modules of our LND proto subset (lightning/protos/*.proto); commit the output.
 protos: install
-	$(PY) -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. lightning/protos/lightning.proto lightning/protos/router.proto
+	$(PY) -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. lightning/protos/lightning.proto lightning/protos/router.proto lightning/protos/invoices.proto
 
 # Debian's Chromium and chromedriver for the checkout page's browser tests; installs only when missing (root, as in CI).
 .PHONY: browser-deps

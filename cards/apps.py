@@ -15,5 +15,7 @@ class CardsConfig(AppConfig):
         register_handler("InvoicePaymentSettled", "cards.handlers.invoice_payment_settled_topup")
         # Pending card payments whose outcome the node did not tell in time.
         register_schedule("cards.payments_reconcile", "cards.tasks.card_payments_reconcile_task", minutes=1)
+        # Invoices paid by cards inside the ledger, still open on the node: cancel them there.
+        register_schedule("cards.node_invoice_cancel", "cards.tasks.card_payments_node_invoices_cancel_task", minutes=1)
         register_schedule("cards.settlement", "cards.tasks.settlement_run_task", minutes=60)
         register_schedule("cards.ratelimit_purge", "cards.tasks.ratelimit_purge_task", minutes=60)

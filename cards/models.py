@@ -245,6 +245,11 @@ class CardPayment(models.Model):
     settlement_batch = models.ForeignKey(
         "SettlementBatch", null=True, blank=True, on_delete=models.PROTECT, related_name="payments"
     )
+    # Internal payments: the node still holds the invoice open until we cancel it there (after
+    # commit, retried by cards.tasks); past its expiry the node refuses it on its own.
+    node_invoice_expires_at = models.DateTimeField(null=True, blank=True)
+    node_invoice_canceled_at = models.DateTimeField(null=True, blank=True)
+    node_cancel_error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -259,6 +264,11 @@ class CardPayment(models.Model):
         indexes = [
             models.Index(fields=["card", "created_at"]),
             models.Index(fields=["status", "created_at"]),
+            models.Index(
+                fields=["node_invoice_expires_at"],
+                condition=Q(kind="internal", node_invoice_canceled_at__isnull=True),
+                name="cards_payment_node_cancel_due",
+            ),
         ]
 
     def __str__(self) -> str:

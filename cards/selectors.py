@@ -229,6 +229,18 @@ def card_payment_pending_list(*, older_than_seconds: int = 0) -> QuerySet[CardPa
     ).order_by("pk")
 
 
+def card_payment_node_cancel_due_list(*, limit: int = 500) -> list[CardPayment]:
+    """Internal payments whose invoice the node may still accept (not canceled there, not
+    expired), oldest first."""
+    return list(
+        CardPayment.objects.filter(
+            kind=CardPayment.Kind.INTERNAL,
+            node_invoice_canceled_at__isnull=True,
+            node_invoice_expires_at__gt=timezone.now(),
+        ).order_by("pk")[:limit]
+    )
+
+
 @dataclass(frozen=True)
 class HistoryItem:
     kind: str  # payment | topup | refund | reward | adjustment

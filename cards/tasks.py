@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from cards.services.payments import card_payments_reconcile
+from cards.models import CardPayment
+from cards.services.payments import (
+    card_payment_node_invoice_cancel,
+    card_payments_node_invoices_cancel,
+    card_payments_reconcile,
+)
 from cards.services.ratelimit import ratelimit_purge
 from cards.services.settlement import card_payment_merchants_resolve, settlement_run
 
@@ -13,6 +18,19 @@ def card_payments_reconcile_task() -> int:
     settled = card_payments_reconcile()
     card_payment_merchants_resolve()
     return settled
+
+
+def card_payment_node_invoice_cancel_task(payment_id: int) -> bool:
+    """After an internal card payment commits: cancel its invoice on the node (queued on commit)."""
+    payment = CardPayment.objects.filter(pk=payment_id).first()
+    if payment is None:
+        return False
+    return card_payment_node_invoice_cancel(payment=payment).node_invoice_canceled_at is not None
+
+
+def card_payments_node_invoices_cancel_task() -> int:
+    """Retry the node cancels that failed or were never queued."""
+    return card_payments_node_invoices_cancel()
 
 
 def settlement_run_task() -> int:

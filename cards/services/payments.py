@@ -38,6 +38,7 @@ from cards.locks import card_lock, card_payment_lock, withdraw_request_lock
 from cards.models import Card, CardPayment, TapLog, WithdrawRequest
 from cards.selectors import (
     card_account_reference,
+    card_payment_node_cancel_due_list,
     card_payment_pending_list,
     card_spending_room,
     card_sun_authenticate,
@@ -54,11 +55,11 @@ from flashpay.ledger.services import (
     hold_void,
     transaction_post,
 )
-from lightning.backends.base import LightningBackend, PaymentResult, PaymentStatus
+from lightning.backends.base import InvoiceState, LightningBackend, PaymentResult, PaymentStatus
 from lightning.bolt11_helpers import decode_bolt11
 from lightning.errors import InvalidPaymentRequest, LightningError
 from lightning.selectors import lightning_invoice_get
-from lightning.services import lightning_invoice_settle_internally
+from lightning.services import lightning_invoice_cancel_on_node, lightning_invoice_settle_internally
 
 logger = logging.getLogger(__name__)
 
@@ -411,6 +412,10 @@ def card_withdraw(*, k1: str, pr: str, ip: str | None = None) -> WithdrawResult:
         # Two callbacks for one invoice at once (from two cards): the unique payment hash, or the
         # ledger's idempotency key of the reserve, let one through.
         raise TapRefused("this invoice was already paid by a Flash Card", code="invoice-already-paid")
+    if payment.kind == CardPayment.Kind.INTERNAL:
+        # Runs now if no outer transaction is open, else once it commits: never inside one.
+        payment_id = payment.pk
+        transaction.on_commit(lambda: _enqueue_node_invoice_cancel(payment_id))
     if payment.kind == CardPayment.Kind.EXTERNAL:
         payment = card_payment_send(payment=payment)
         if payment.status == CardPayment.Status.FAILED:
@@ -423,7 +428,7 @@ def _pay_internally(*, card, account, node, request, decoded) -> CardPayment:
     store_id, store_name = _merchant_of(decoded.payment_hash)
     try:
         with transaction.atomic():
-            lightning_invoice_settle_internally(payment_hash=decoded.payment_hash, amount_msat=decoded.amount_msat)
+            settled = lightning_invoice_settle_internally(payment_hash=decoded.payment_hash, amount_msat=decoded.amount_msat)
     except Conflict as exc:
         raise TapRefused(f"this FlashPay invoice cannot be paid: {exc.message}", code="invoice-not-payable")
     txn = transaction_post(
@@ -445,6 +450,7 @@ def _pay_internally(*, card, account, node, request, decoded) -> CardPayment:
         merchant_name=store_name[:200],
         description=decoded.description[:639],
         finished_at=timezone.now(),
+        node_invoice_expires_at=settled.expires_at,
     )
     # Card and request were just locked by the caller: no foreign-key existence queries.
     payment.full_clean(exclude=["card", "withdraw_request"], validate_unique=False, validate_constraints=False)
@@ -476,6 +482,63 @@ def _reserve_external(*, card, account, node, request, decoded) -> CardPayment:
     payment.full_clean(exclude=["card", "withdraw_request"], validate_unique=False, validate_constraints=False)
     payment.save(force_insert=True)
     return payment
+
+
+# --- canceling internally paid invoices on the node --------------------------------------------
+
+
+def _enqueue_node_invoice_cancel(payment_id: int) -> None:
+    """Queue the node call; if the broker is down the periodic sweep cancels instead."""
+    from django_q.tasks import async_task
+
+    try:
+        async_task("cards.tasks.card_payment_node_invoice_cancel_task", payment_id)
+    except Exception:  # noqa: BLE001 - the broker being down must not fail a finished payment
+        logger.warning("card payment %s: could not queue the node cancel; the sweep will", payment_id, exc_info=True)
+
+
+def card_payment_node_invoice_cancel(*, payment: CardPayment, backend: LightningBackend | None = None) -> CardPayment:
+    """Cancel on the node the invoice an internal card payment settled inside the ledger, so the
+    same BOLT11 can no longer be paid over Lightning as well. Idempotent; a node failure is
+    recorded on the payment and left for the next sweep (``card_payments_node_invoices_cancel``).
+    Calls the node with no transaction open."""
+    now = timezone.now()
+    if (
+        payment.kind != CardPayment.Kind.INTERNAL
+        or payment.node_invoice_canceled_at is not None
+        or payment.node_invoice_expires_at is None
+        or payment.node_invoice_expires_at <= now
+    ):
+        return payment
+    try:
+        state = lightning_invoice_cancel_on_node(backend=backend or lightning_backend(), payment_hash=payment.payment_hash)
+    except LightningError as exc:
+        logger.warning("card payment %s: node cancel failed (%s); will retry", payment.public_id, exc.code)
+        payment.node_cancel_error = exc.message[:500]
+        CardPayment.objects.filter(pk=payment.pk, node_invoice_canceled_at__isnull=True).update(
+            node_cancel_error=payment.node_cancel_error
+        )
+        return payment
+    payment.node_invoice_canceled_at = timezone.now()
+    # SETTLED: paid on the node too before we got there (the recorder credits nothing twice).
+    payment.node_cancel_error = "" if state == InvoiceState.CANCELED else "the node was paid as well before the cancel"
+    CardPayment.objects.filter(pk=payment.pk, node_invoice_canceled_at__isnull=True).update(
+        node_invoice_canceled_at=payment.node_invoice_canceled_at, node_cancel_error=payment.node_cancel_error
+    )
+    return payment
+
+
+def card_payments_node_invoices_cancel(*, backend: LightningBackend | None = None, limit: int = 500) -> int:
+    """The sweep: cancel on the node every still-payable invoice that a card paid internally
+    (the after-commit task failed, or the broker was down); returns how many were canceled."""
+    backend = backend or lightning_backend()
+    canceled = 0
+    for payment in card_payment_node_cancel_due_list(limit=limit):
+        payment = card_payment_node_invoice_cancel(payment=payment, backend=backend)
+        if payment.node_invoice_canceled_at is None:
+            break  # the node is failing: leave the rest for the next run
+        canceled += 1
+    return canceled
 
 
 # --- settling external payments --------------------------------------------------------------

@@ -34,6 +34,8 @@ from cryptography.x509.oid import NameOID
 from flashpay.devnode.bolt11 import encode_invoice
 from lightning.bolt11_helpers import decode_bolt11
 from lightning.errors import InvalidPaymentRequest
+from lightning.protos import invoices_pb2 as inv
+from lightning.protos import invoices_pb2_grpc as inv_grpc
 from lightning.protos import lightning_pb2 as ln
 from lightning.protos import lightning_pb2_grpc as ln_grpc
 from lightning.protos import router_pb2_grpc as router_grpc
@@ -375,6 +377,7 @@ class LndNetwork:
             server = grpc.server(futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix=f"lnd-{name}"))
             ln_grpc.add_LightningServicer_to_server(LightningServicer(self, node), server)
             router_grpc.add_RouterServicer_to_server(RouterServicer(self, node), server)
+            inv_grpc.add_InvoicesServicer_to_server(InvoicesServicer(self, node), server)
             creds = grpc.ssl_server_credentials([(key_pem, cert_pem)])
             node.port = server.add_secure_port(f"{self.host}:{node.port}", creds)
             if node.port == 0:
@@ -529,6 +532,24 @@ class LndNetwork:
             if invoice is None:
                 raise Refused(grpc.StatusCode.NOT_FOUND, "unable to locate invoice")
             return invoice.to_proto()
+
+    def cancel_invoice(self, node: SimNode, payment_hash: bytes) -> None:
+        """invoicesrpc.CancelInvoice: an open invoice becomes canceled and every later HTLC paying
+        it is rejected (incorrect_or_unknown_payment_details). Canceling a canceled invoice is a
+        no-op; a settled one is refused, as LND's invoice registry does."""
+        if len(payment_hash) != 32:
+            raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "payment hash must be exactly 32 bytes")
+        with self._cond:
+            invoice = node.invoices.get(payment_hash)
+            if invoice is None:
+                raise Refused(grpc.StatusCode.UNKNOWN, "unable to locate invoice")
+            if invoice.state == ln.Invoice.SETTLED:
+                raise Refused(grpc.StatusCode.UNKNOWN, "invoice already settled")
+            if invoice.state == ln.Invoice.CANCELED:
+                return
+            invoice.state = ln.Invoice.CANCELED
+            self._persist(invoice_node=node, invoice=invoice)
+            self._cond.notify_all()
 
     def subscribe_invoices(self, node: SimNode, request: ln.InvoiceSubscription, context):
         """LND semantics: a non-zero index first replays what came after it, then live events."""
@@ -851,6 +872,17 @@ def _sync_fee_limit(limit: ln.FeeLimit, amount_msat: int) -> int | None:
     if which == "percent":
         return amount_msat * limit.percent // 100
     return None
+
+
+class InvoicesServicer(inv_grpc.InvoicesServicer):
+    def __init__(self, network: LndNetwork, node: SimNode):
+        self.network = network
+        self.node = node
+
+    @_guard
+    def CancelInvoice(self, request, context):  # noqa: N802
+        self.network.cancel_invoice(self.node, request.payment_hash)
+        return inv.CancelInvoiceResp()
 
 
 class RouterServicer(router_grpc.RouterServicer):

@@ -87,6 +87,12 @@ class LightningBackend(abc.ABC):
     def lookup_invoice(self, payment_hash: str) -> NodeInvoice: ...
 
     @abc.abstractmethod
+    def cancel_invoice(self, payment_hash: str) -> InvoiceState:
+        """Make an open invoice unpayable; returns its state afterwards: CANCELED (also when it
+        already was) or SETTLED when it was paid first (nothing canceled). InvoiceNotFound when
+        the node does not know it."""
+
+    @abc.abstractmethod
     def stream_settled(
         self, *, from_settle_index: int, stop_event: threading.Event | None = None
     ) -> Iterator[NodeInvoice]:

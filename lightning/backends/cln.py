@@ -41,6 +41,10 @@ from lightning.errors import (
 _PAY_ALREADY_PAID = 201
 _PAY_DEFINITE_FAILURES = {203, 205, 206, 207, 210, -32602}
 _WAIT_TIMEOUT = 904
+# delinvoice (lightning-delinvoice(7)): 905 no invoice with that label, 906 its status is not the
+# one we named (it changed since we looked).
+_INVOICE_NOT_FOUND = 905
+_INVOICE_STATUS_UNEXPECTED = 906
 _NETWORKS = {"bitcoin": "mainnet", "testnet": "testnet", "signet": "signet", "regtest": "regtest"}
 
 
@@ -205,6 +209,34 @@ class ClnBackend(LightningBackend):
         if not invoices:
             raise InvoiceNotFound(f"no invoice with payment hash {payment_hash}")
         return self._invoice(invoices[0])
+
+    def cancel_invoice(self, payment_hash: str, *, _attempts: int = 2) -> InvoiceState:
+        # Core Lightning has no "canceled" state: an unpaid invoice is deleted (delinvoice with
+        # status "unpaid", which refuses if it got paid meanwhile) and then HTLCs paying it are
+        # rejected as unknown; an expired one is already unpayable.
+        answer = self.call("listinvoices", {"payment_hash": payment_hash})
+        invoices = answer.get("invoices")
+        if not isinstance(invoices, list):
+            raise NodeAnswerError("Core Lightning sent listinvoices without invoices")
+        if not invoices:
+            raise InvoiceNotFound(f"no invoice with payment hash {payment_hash}")
+        data = invoices[0]
+        status, label = data.get("status"), data.get("label")
+        if status == "paid":
+            return InvoiceState.SETTLED
+        if status == "expired":
+            return InvoiceState.CANCELED
+        if status != "unpaid" or not isinstance(label, str):
+            raise NodeAnswerError("Core Lightning sent a malformed invoice")
+        try:
+            self.call("delinvoice", {"label": label, "status": "unpaid"})
+        except ClnRpcError as exc:
+            if exc.rpc_code == _INVOICE_NOT_FOUND:
+                return InvoiceState.CANCELED  # deleted by someone else in between
+            if exc.rpc_code == _INVOICE_STATUS_UNEXPECTED and _attempts > 1:
+                return self.cancel_invoice(payment_hash, _attempts=_attempts - 1)  # paid or expired since
+            raise
+        return InvoiceState.CANCELED
 
     def stream_settled(self, *, from_settle_index, stop_event=None) -> Iterator[NodeInvoice]:
         # waitanyinvoice returns the next invoice paid after lastpay_index at once, or waits for

@@ -34,6 +34,8 @@ from lightning.errors import (
     NodeTLSError,
     NodeUnreachable,
 )
+from lightning.protos import invoices_pb2 as inv
+from lightning.protos import invoices_pb2_grpc as inv_grpc
 from lightning.protos import lightning_pb2 as ln
 from lightning.protos import lightning_pb2_grpc as ln_grpc
 from lightning.protos import router_pb2 as router
@@ -131,6 +133,9 @@ class LndBackend(LightningBackend):
 
     def _router(self) -> router_grpc.RouterStub:
         return router_grpc.RouterStub(self._open())
+
+    def _invoices(self) -> inv_grpc.InvoicesStub:
+        return inv_grpc.InvoicesStub(self._open())
 
     def close(self) -> None:
         with self._lock:
@@ -230,6 +235,28 @@ class LndBackend(LightningBackend):
         if len(r_hash) != 32:
             raise InvalidPaymentRequest("a payment hash is 32 bytes of hex")
         return self._invoice(self._call(self._lightning().LookupInvoice, ln.PaymentHash(r_hash=r_hash), "LookupInvoice"))
+
+    def cancel_invoice(self, payment_hash: str) -> InvoiceState:
+        try:
+            r_hash = bytes.fromhex(payment_hash)
+        except ValueError:
+            r_hash = b""
+        if len(r_hash) != 32:
+            raise InvalidPaymentRequest("a payment hash is 32 bytes of hex")
+        try:
+            # invoicesrpc.CancelInvoice; LND answers a plain error (code UNKNOWN) for an unknown
+            # or settled invoice, so those are told apart by its message.
+            self._invoices().CancelInvoice(
+                inv.CancelInvoiceMsg(payment_hash=r_hash), metadata=self._metadata, timeout=self.timeout
+            )
+        except grpc.RpcError as exc:
+            details = (exc.details() or "").lower()
+            if "already settled" in details:
+                return InvoiceState.SETTLED
+            if "unable to locate invoice" in details or "not found" in details:
+                raise InvoiceNotFound(f"CancelInvoice: {exc.details()}")
+            raise self._error(exc, "CancelInvoice")
+        return InvoiceState.CANCELED
 
     def stream_settled(self, *, from_settle_index, stop_event=None) -> Iterator[NodeInvoice]:
         # LND replays settlements after a non-zero settle_index, then streams live (lnrpc
