@@ -12,7 +12,7 @@ from django.utils import timezone
 from flashpay.errors import Conflict, FieldError
 from flashpay.events.services import event_emit
 from lightning.backends.base import InvoiceState, LightningBackend, NodeInvoice
-from lightning.errors import NodeAnswerError, NodeUnreachable
+from lightning.errors import InvoiceNotFound, NodeAnswerError, NodeUnreachable
 from lightning.locks import invoice_lock, settle_cursor_lock
 from lightning.models import LightningInvoice
 from lightning.selectors import lightning_invoices_open, lightning_settle_cursor_get
@@ -307,3 +307,24 @@ def lightning_invoice_settle_internally(*, payment_hash: str, amount_msat: int) 
         idempotency_key=f"{INVOICE_SETTLED_EVENT}:{row.payment_hash}",
     )
     return row
+
+
+def lightning_invoice_cancel_on_node(*, backend: LightningBackend, payment_hash: str) -> InvoiceState:
+    """Ask the node to cancel one of its invoices so it can no longer be paid over Lightning
+    (LND invoicesrpc.CancelInvoice, CLN delinvoice); returns the node's state afterwards.
+
+    For an invoice already settled inside FlashPay (a Flash Card paid it): closes the window in
+    which the same BOLT11 could also be paid on the node. A node call, so never inside a
+    transaction. An invoice the node does not know cannot be paid either: CANCELED. SETTLED means
+    the node was paid first; the recorder still credits nothing twice (settled rows are skipped).
+    Our own row keeps its status (settled inside FlashPay stays settled).
+    """
+    if transaction.get_connection().in_atomic_block:
+        raise RuntimeError("lightning_invoice_cancel_on_node calls the node: not inside a transaction")
+    try:
+        state = backend.cancel_invoice(payment_hash)
+    except InvoiceNotFound:
+        return InvoiceState.CANCELED
+    if state == InvoiceState.SETTLED:
+        logger.warning("lightning: invoice %s was paid on the node before it could be canceled", payment_hash)
+    return state
