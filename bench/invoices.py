@@ -151,6 +151,83 @@ def load(url: str, secret: str, concurrency: int, seconds: float, methods: list[
     return len(latencies), errors, latencies + [time.perf_counter() - started]
 
 
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a live process from /proc (0 when it is gone or /proc is missing)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def _machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(x) for x in f.readline().split()[1:]]
+    except OSError:
+        return 0.0, 0.0
+    hz = os.sysconf("SC_CLK_TCK")
+    return (sum(ticks) - ticks[3] - ticks[4]) / hz, sum(ticks) / hz
+
+
+def _postgres_backends() -> list[int]:
+    """Server pids of the web workers' connections (same machine only; empty otherwise)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        pids = [row[0] for row in cursor.fetchall()]
+    connection.close()
+    return [pid for pid in pids if os.path.exists(f"/proc/{pid}/stat")]
+
+
+class CpuMeter:
+    """CPU seconds spent by each process of the benchmark while a load runs: where the time goes.
+
+    Reads /proc (Linux); PostgreSQL counts only when it runs on this machine. "other programs"
+    is what the rest of the machine used meanwhile (e.g. other work on a shared machine).
+    Processes are looked up at each snapshot, so connections opened during a run count too.
+    """
+
+    def __init__(self, *, web: subprocess.Popen, devnode: subprocess.Popen):
+        self.web, self.devnode = web, devnode
+
+    def _pids(self) -> dict[str, list[int]]:
+        return {
+            "web": [self.web.pid, *_children(self.web.pid)],
+            "devnode": [self.devnode.pid],
+            "load generator": [os.getpid()],
+            "postgres": _postgres_backends(),
+        }
+
+    def snapshot(self) -> tuple[dict[str, dict[int, float]], tuple[float, float]]:
+        return {name: {p: _cpu_seconds(p) for p in pids} for name, pids in self._pids().items()}, _machine_busy()
+
+    def report(self, before, after, invoices: int) -> str:
+        (start, (busy0, total0)), (end, (busy1, total1)) = before, after
+        used = {
+            name: sum(seconds - start[name].get(pid, 0.0) for pid, seconds in end[name].items())
+            for name in end
+        }
+        others = max((busy1 - busy0) - sum(used.values()), 0.0)
+        wall = (total1 - total0) / (os.cpu_count() or 1)
+        parts = "  ".join(f"{name} {seconds / invoices * 1000:.1f}" for name, seconds in used.items())
+        return (
+            f"      CPU ms per invoice: {parts}  (total {sum(used.values()) / invoices * 1000:.1f}); "
+            f"other programs used {others / wall if wall else 0:.2f} of {os.cpu_count()} CPUs"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -173,7 +250,10 @@ def main() -> None:
             "LIGHTNING_CONNECTION_STRING": info["lightning"],
             "RATES_SOURCES": "fixed",
             "RATES_FIXED": "BTC_USD=50000",
-            "DEBUG": "true",
+            # Production settings: with DEBUG on, Django wraps every cursor to log its SQL.
+            "DEBUG": "false",
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "CARD_KEY_ENCRYPTION_KEY": secrets.token_hex(32),
         }
         web = None
         try:
@@ -184,8 +264,11 @@ def main() -> None:
             load(url, secret, 2, 2.0, args.methods)  # warm-up: imports, connections, first address import
             print(f"invoice creation via POST /api/v1/stores/{{storeId}}/invoices ({' + '.join(args.methods)}), "
                   f"gunicorn {args.workers} workers x {args.threads} threads, {os.cpu_count()} CPUs")
+            meter = CpuMeter(web=web, devnode=devnode)
             for concurrency in args.concurrency:
+                before = meter.snapshot()
                 count, errors, timings = load(url, secret, concurrency, args.seconds, args.methods)
+                after = meter.snapshot()
                 wall, latencies = timings[-1], sorted(timings[:-1])
                 if not latencies:
                     print(f"  concurrency {concurrency:>3}: no successful request ({errors} errors)")
@@ -196,6 +279,7 @@ def main() -> None:
                     f"p50 {p(0.5):6.1f} ms  p95 {p(0.95):6.1f} ms  p99 {p(0.99):6.1f} ms  "
                     f"mean {statistics.mean(latencies) * 1000:6.1f} ms  ({count} ok, {errors} errors)"
                 )
+                print(meter.report(before, after, count))
         finally:
             if web is not None:
                 web.send_signal(signal.SIGTERM)
