@@ -396,6 +396,12 @@ class SettlementBatch(models.Model):
     destination = models.CharField(max_length=500)
     hold_transaction_id = models.BigIntegerField(null=True, blank=True)
     payment_hash = models.CharField(max_length=64, blank=True)
+    # On-chain payouts from the hot wallet: the transaction, when the send was attempted, and the
+    # chain tip then (where a reconciliation looks for a send whose answer was lost).
+    txid = models.CharField(max_length=64, blank=True)
+    payout_started_at = models.DateTimeField(null=True, blank=True)
+    payout_since_block = models.CharField(max_length=64, blank=True)
+    # Lightning routing fee, or the on-chain network fee (the program's cost).
     routing_fee_msat = models.BigIntegerField(default=0)
     failure_reason = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -246,6 +246,9 @@ CARD_TOPUP_EXPIRY_SECONDS = env.int("CARD_TOPUP_EXPIRY_SECONDS", default=3600)
 # The store whose Greenfield invoices top up Flash Cards (its BTC-LN on the internal node and/or its
 # BTC-CHAIN wallet receive the money); empty: the Flash app cannot create top-ups (503).
 FLASH_PROGRAM_STORE_ID = env.str("FLASH_PROGRAM_STORE_ID", default="")
+# bitcoind wallet WITH private keys (on BITCOIND_URL) that pays on-chain merchant settlements
+# (sendtoaddress); empty: on-chain batches wait for an operator's payout and "mark paid".
+CARD_SETTLEMENT_HOT_WALLET = env.str("CARD_SETTLEMENT_HOT_WALLET", default="")
 
 # --- Webhooks (invoices/webhooks) ---
 # Seconds to wait for a merchant's endpoint; retry delays after attempt 1, 2, 3... (the last value

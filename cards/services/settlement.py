@@ -1,10 +1,12 @@
 """Merchant settlement: what FlashPay stores earned from card payments, paid out in batches.
 
 A batch takes a store's card payments not yet settled, keeps the program's fee (the schedule's
-ppm) and pays the rest to the store's Lightning address (LUD-16) / LNURL-pay URL (LUD-06), or
-waits for an operator's on-chain payout. The money is reserved first: a ledger hold
-merchant -> node (net) + fees (fee) is committed before anything is paid, posted when the payout
-succeeds and voided (payments released to the next batch) when it fails.
+ppm) and pays the rest to the store's Lightning address (LUD-16) / LNURL-pay URL (LUD-06), or to
+its bitcoin address: from the hot wallet CARD_SETTLEMENT_HOT_WALLET (bitcoind ``sendtoaddress``)
+when one is configured, else by an operator who then marks the batch paid. The money is reserved
+first: a ledger hold merchant -> node or hot wallet (net) + fees (fee) is committed before
+anything is paid, posted when the payout succeeds (on-chain: confirmed) and voided (payments
+released to the next batch) when it fails.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hashlib
 import logging
 import re
 from datetime import datetime, timedelta
+from decimal import Decimal
 from urllib.parse import urlsplit
 
 import httpx
@@ -29,6 +32,7 @@ from flashpay.events.services import event_emit
 from flashpay.ledger.models import AccountKind
 from flashpay.ledger.selectors import transaction_get
 from flashpay.ledger.services import account_get_or_create, hold_create, hold_post, hold_void
+from flashpay.money import MSAT_PER_SAT, SAT_PER_BTC, Msat
 from lightning.backends.base import LightningBackend, PaymentStatus
 from lightning.bolt11_helpers import decode_bolt11
 from lightning.errors import InvalidPaymentRequest, LightningError
@@ -159,9 +163,12 @@ def settlement_batch_create(*, schedule: MerchantSettlementSchedule, now: dateti
         )
         batch.full_clean(validate_unique=False, validate_constraints=False)
         batch.save(force_insert=True)
+        onchain = schedule.destination_type == MerchantSettlementSchedule.DestinationType.ONCHAIN
+        automatic = onchain and bool(settings.CARD_SETTLEMENT_HOT_WALLET)
         entries = [(merchant_account(store_id=schedule.store_id), -gross)]
         if net:
-            entries.append((node_account(), net))
+            # The money leaves through the hot wallet that will send it, or through the node.
+            entries.append((hot_wallet_account() if automatic else node_account(), net))
         if fee:
             fees = account_get_or_create(kind=AccountKind.FEES, reference=FEES_ACCOUNT_REFERENCE, name="Card settlement fees")
             entries.append((fees, fee))
@@ -172,7 +179,7 @@ def settlement_batch_create(*, schedule: MerchantSettlementSchedule, now: dateti
             metadata={"type": "card_settlement", "batch": batch.public_id, "store": schedule.store_id},
         )
         batch.hold_transaction_id = hold.pk
-        if schedule.destination_type == MerchantSettlementSchedule.DestinationType.ONCHAIN:
+        if onchain and not automatic:
             batch.status = SettlementBatch.Status.AWAITING_MANUAL
         batch.save(update_fields=["hold_transaction_id", "status"])
         event_emit(
@@ -255,6 +262,143 @@ def settlement_batch_pay(*, batch: SettlementBatch, backend: LightningBackend | 
     if result.status == PaymentStatus.FAILED:
         return settlement_batch_fail(batch=batch, reason=result.reason or "payment failed")
     return batch  # unknown: stays "paying" for an operator / a later run
+
+
+# --- on-chain payouts from the hot wallet ------------------------------------------------------
+
+# A send whose answer was lost is looked for in the wallet only after this long (bitcoind may
+# still be working on it); not found then, it was never made and the batch fails.
+ONCHAIN_UNKNOWN_AFTER = timedelta(minutes=10)
+ONCHAIN_CONFIRMATIONS = 1
+
+
+def hot_wallet_account():
+    """The ledger side of the bitcoin the settlement hot wallet holds (and pays out)."""
+    name = settings.CARD_SETTLEMENT_HOT_WALLET
+    return account_get_or_create(kind=AccountKind.NODE, reference=f"bitcoind-wallet:{name}", name=f"bitcoind hot wallet {name}")
+
+
+def hot_wallet_client():
+    """bitcoind (BITCOIND_* settings) on the wallet CARD_SETTLEMENT_HOT_WALLET."""
+    from invoices.onchain.rpc import BitcoindClient
+
+    user, password = settings.BITCOIND_RPCUSER or None, settings.BITCOIND_RPCPASSWORD or None
+    return BitcoindClient(
+        settings.BITCOIND_URL,
+        rpcuser=user,
+        rpcpassword=password,
+        cookie_file=None if user and password else (settings.BITCOIND_COOKIE_FILE or None),
+        wallet=settings.CARD_SETTLEMENT_HOT_WALLET,
+    )
+
+
+def _payout_sats(batch: SettlementBatch) -> int:
+    # On-chain amounts are whole sats; the sub-sat rest of net_msat stays with the hot wallet.
+    return batch.net_msat // MSAT_PER_SAT
+
+
+def settlement_batch_pay_onchain(*, batch: SettlementBatch, client=None) -> SettlementBatch:
+    """Pay an open on-chain batch from the hot wallet (``sendtoaddress``), its payout reserved.
+
+    The batch turns "paying" and records the chain tip in one committed transaction BEFORE the
+    send; bitcoind's txid is recorded after. A refusal by bitcoind fails the batch (the
+    reservation goes back to the merchant); no answer leaves it paying, for
+    ``settlement_batches_onchain_reconcile`` to find the send in the wallet or fail it. Paid once
+    the transaction confirms. No lock is held while bitcoind is called.
+    """
+    from invoices.onchain.rpc import NodeError, NodeRPCError
+
+    own_client = client is None
+    client = client or hot_wallet_client()
+    try:
+        try:
+            tip = client.get_best_block_hash()
+        except NodeError as exc:
+            logger.warning("settlement %s: bitcoind unavailable (%s); left open", batch.public_id, exc.code)
+            return batch
+        with transaction.atomic():
+            batch = settlement_batch_lock(pk=batch.pk)
+            if batch.status != SettlementBatch.Status.OPEN or batch.destination_type != MerchantSettlementSchedule.DestinationType.ONCHAIN:
+                return batch
+            batch.payout_started_at = timezone.now()
+            batch.payout_since_block = tip
+            _batch_transition(batch, SettlementBatch.Status.PAYING, ["payout_started_at", "payout_since_block"])
+        amount_btc = Decimal(_payout_sats(batch)) / SAT_PER_BTC
+        try:
+            txid = client.send_to_address(batch.destination, amount_btc)
+        except NodeRPCError as exc:
+            # bitcoind answered with a refusal (insufficient funds, invalid address, dust): nothing sent.
+            return settlement_batch_fail(batch=batch, reason=f"the hot wallet refused the payout: {exc.rpc_message}"[:500])
+        except NodeError as exc:
+            logger.warning("settlement %s: no answer from bitcoind (%s); left paying", batch.public_id, exc.code)
+            return batch
+        SettlementBatch.objects.filter(pk=batch.pk, txid="").update(txid=txid)
+        batch.txid = txid
+        return batch
+    finally:
+        if own_client:
+            client.close()
+
+
+def _find_lost_send(batch: SettlementBatch, client) -> str | None:
+    """The txid of a hot-wallet send matching the batch (address and amount) since the payout
+    started that no other batch has claimed, if any."""
+    claimed = set(SettlementBatch.objects.exclude(txid="").values_list("txid", flat=True))
+    amount_msat = -_payout_sats(batch) * MSAT_PER_SAT
+    since = client.list_since_block(batch.payout_since_block or None)
+    for entry in since.transactions:
+        if (
+            entry.category == "send"
+            and entry.address == batch.destination
+            and entry.amount_msat == amount_msat
+            and entry.txid not in claimed
+        ):
+            return entry.txid
+    return None
+
+
+def settlement_batches_onchain_reconcile(*, client=None, now: datetime | None = None) -> int:
+    """Settle on-chain batches left paying: confirmed -> paid (network fee recorded); a send
+    whose answer was lost is found in the wallet, or the batch fails once it is surely not there.
+    Returns how many batches changed."""
+    from invoices.onchain.rpc import NodeError
+
+    now = now or timezone.now()
+    paying = SettlementBatch.objects.filter(
+        status=SettlementBatch.Status.PAYING, destination_type=MerchantSettlementSchedule.DestinationType.ONCHAIN
+    ).order_by("pk")
+    if not paying.exists():
+        return 0
+    own_client = client is None
+    client = client or hot_wallet_client()
+    changed = 0
+    try:
+        for batch in paying:
+            if not batch.txid:
+                if batch.payout_started_at and batch.payout_started_at > now - ONCHAIN_UNKNOWN_AFTER:
+                    continue
+                txid = _find_lost_send(batch, client)
+                if txid is None:
+                    settlement_batch_fail(batch=batch, reason="the hot wallet never sent the payout")
+                    changed += 1
+                    continue
+                SettlementBatch.objects.filter(pk=batch.pk, txid="").update(txid=txid)
+                batch.txid = txid
+            tx = client.get_transaction(batch.txid)
+            confirmations = tx.get("confirmations")
+            if isinstance(confirmations, int) and confirmations >= ONCHAIN_CONFIRMATIONS:
+                fee = tx.get("fee")  # negative BTC, for a send of the wallet
+                fee_msat = -Msat.from_btc(str(fee)).value if isinstance(fee, Decimal | int) and not isinstance(fee, bool) else 0
+                settlement_batch_mark_paid(batch=batch, routing_fee_msat=fee_msat)
+                changed += 1
+            elif isinstance(confirmations, int) and confirmations < 0:
+                logger.error("settlement %s: payout %s conflicts with another transaction", batch.public_id, batch.txid)
+    except NodeError as exc:
+        logger.warning("settlement on-chain reconcile: bitcoind error %s; will retry", exc.code)
+    finally:
+        if own_client:
+            client.close()
+    return changed
 
 
 def settlement_batch_mark_paid(*, batch: SettlementBatch, routing_fee_msat: int = 0) -> SettlementBatch:
@@ -350,12 +494,23 @@ def settlement_batches_reconcile(*, backend: LightningBackend | None = None) -> 
     return done
 
 
-def settlement_run(*, now: datetime | None = None, backend: LightningBackend | None = None) -> list[SettlementBatch]:
-    """Create the batches that are due and pay the Lightning ones (the scheduled task)."""
+def settlement_run(
+    *, now: datetime | None = None, backend: LightningBackend | None = None, bitcoind=None
+) -> list[SettlementBatch]:
+    """Create the batches that are due and pay them: Lightning ones over the node, on-chain ones
+    from the hot wallet when one is configured (the scheduled task)."""
     now = now or timezone.now()
     card_payment_merchants_resolve()
     settlement_batches_reconcile(backend=backend)
-    batches = []
+    retried = []
+    if settings.CARD_SETTLEMENT_HOT_WALLET:
+        settlement_batches_onchain_reconcile(client=bitcoind, now=now)
+        # Batches left open because bitcoind was down when they were made.
+        for batch in SettlementBatch.objects.filter(
+            status=SettlementBatch.Status.OPEN, destination_type=MerchantSettlementSchedule.DestinationType.ONCHAIN
+        ).order_by("pk"):
+            retried.append(settlement_batch_pay_onchain(batch=batch, client=bitcoind))
+    batches = retried
     for schedule in MerchantSettlementSchedule.objects.filter(enabled=True).order_by("pk"):
         if not _due(schedule, now):
             continue
@@ -368,7 +523,10 @@ def settlement_run(*, now: datetime | None = None, backend: LightningBackend | N
         if batch is None:
             continue
         if batch.status == SettlementBatch.Status.OPEN:
-            batch = settlement_batch_pay(batch=batch, backend=backend)
+            if batch.destination_type == MerchantSettlementSchedule.DestinationType.ONCHAIN:
+                batch = settlement_batch_pay_onchain(batch=batch, client=bitcoind)
+            else:
+                batch = settlement_batch_pay(batch=batch, backend=backend)
         batches.append(batch)
     return batches
 
