@@ -22,7 +22,9 @@ Entry points for other code: ``cards.selectors.card_sun_authenticate`` (which ca
 its counter), ``cards.services.card_counter_advance`` (atomic replay guard),
 ``cards.services.tap_log_record``, the status services, ``cards.crypto.sun_make`` to simulate
 taps in tests and benchmarks; ``cards.services.payments`` (``card_tap``, ``card_withdraw``,
-``card_payments_reconcile``), ``cards.services.topups`` (``card_topup_create``),
-``cards.services.settlement`` (``settlement_schedule_set``, ``settlement_run``) and
+``card_payments_reconcile``, ``card_payment_node_invoice_cancel``: an invoice paid inside the
+ledger is canceled on the node after commit, swept every minute), ``cards.services.topups``
+(``card_topup_create``, ``card_topup_payment_credit``), ``cards.services.settlement`` (``settlement_schedule_set``,
+``settlement_run``; on-chain payouts from CARD_SETTLEMENT_HOT_WALLET when set) and
 ``cards.selectors`` (``card_balance``, ``card_spending_room``, ``card_history``).
 """

@@ -296,7 +296,7 @@ class TapLogAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(CardPayment)
 class CardPaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("created_at", "card", "kind", "status", "amount", "fee", "merchant_name", "settlement_batch")
+    list_display = ("created_at", "card", "kind", "status", "amount", "fee", "merchant_name", "settlement_batch", "node_invoice_canceled_at")
     list_filter = ("kind", "status")
     search_fields = ("payment_hash", "public_id", "card__public_id", "card__uid", "merchant_name", "merchant_store_id")
     list_select_related = ("card", "settlement_batch")
@@ -343,7 +343,7 @@ class MerchantSettlementScheduleAdmin(admin.ModelAdmin):
 class SettlementBatchAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("created_at", "public_id", "store_id", "status", "gross_msat", "fee_msat", "net_msat", "destination", "paid_at")
     list_filter = ("status", "destination_type")
-    search_fields = ("public_id", "store_id", "payment_hash")
+    search_fields = ("public_id", "store_id", "payment_hash", "txid")
     actions = ["download_csv", "mark_paid"]
 
     @admin.action(description="Download CSV (one batch)")

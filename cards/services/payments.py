@@ -10,7 +10,9 @@ Flow (Bolt Card + LUD-03 "withdrawRequest"):
    card's row lock (so limits and balance hold under concurrency), then:
    - the invoice is one of our node's (a FlashPay merchant): settled inside the ledger in the
      same transaction (card -> node, invoice recorded settled; the invoices app credits
-     node -> merchant on the settled event), the node is never called;
+     node -> merchant on the settled event); the node is not called for the payment, only
+     told after commit to cancel the invoice (``card_payment_node_invoice_cancel``), so the
+     same BOLT11 cannot be paid over Lightning as well;
    - otherwise a hold card -> node (amount + fee limit) is committed BEFORE the node is called;
      success posts amount + real fee, failure voids, unknown stays pending until
      ``card_payments_reconcile`` asks the node.
