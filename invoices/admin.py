@@ -4,6 +4,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 
+from flashpay.adminkit import ReadOnlyAdminMixin
 from flashpay.errors import ApplicationError, FieldError
 from invoices.models import (
     Invoice,
@@ -21,15 +22,9 @@ from invoices.services.store_payment_methods import (
 )
 
 
-class _ReadOnlyInline(admin.TabularInline):
+class _ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
     can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class PromptInline(_ReadOnlyInline):
@@ -48,7 +43,7 @@ class EventInline(_ReadOnlyInline):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(admin.ModelAdmin):
+class InvoiceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Invoices are read-only here; the actions mark them through the same service as the API."""
 
     list_display = ("id", "store", "status", "additional_status", "amount", "currency", "amount_msat", "order_id", "created_at", "archived")
@@ -58,14 +53,6 @@ class InvoiceAdmin(admin.ModelAdmin):
     inlines = [PromptInline, PaymentInline, EventInline]
     actions = ["mark_settled", "mark_invalid"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def _mark(self, request, queryset, status: str) -> None:
         done = 0

@@ -1,20 +1,12 @@
 """Admin of the lightning app: read-only views of node invoices and settle cursors for operators."""
 from django.contrib import admin
 
+from flashpay.adminkit import ReadOnlyAdminMixin
 from lightning.models import LightningInvoice, LightningSettleCursor
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Rows come from the node; operators look, services write."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(LightningInvoice)

@@ -1,21 +1,9 @@
 """Admin for the outbox: events and their deliveries, read-only, with a "redeliver" action."""
 from django.contrib import admin, messages
 
+from flashpay.adminkit import ReadOnlyAdminMixin
 from flashpay.events.models import Event, EventDelivery
 from flashpay.events.services import event_delivery_redeliver
-
-
-class ReadOnlyAdminMixin:
-    """Events are facts and deliveries change only through services: no hand edits."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class EventDeliveryInline(ReadOnlyAdminMixin, admin.TabularInline):

@@ -1,37 +1,20 @@
 """Read-only admin for the ledger: operators look, only services write."""
 from django.contrib import admin
 
+from flashpay.adminkit import ReadOnlyAdminMixin
 from flashpay.ledger.models import Account, Entry, Transaction
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """No add, change or delete: money moves only through the ledger services."""
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class EntryInline(admin.TabularInline):
+class EntryInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Entry
     fields = ("account", "amount_msat")
     readonly_fields = fields
     extra = 0
     can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Account)

@@ -1,6 +1,7 @@
 """Admin for store e-mail rules (operators set them up for merchants) and the read-only log of sent mail."""
 from django.contrib import admin
 
+from flashpay.adminkit import ReadOnlyAdminMixin
 from invoices.emails.models import EmailMessage, EmailRule, StoreEmailSettings
 from invoices.emails.services import email_rule_create, email_rule_update
 
@@ -24,7 +25,7 @@ class EmailRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(EmailMessage)
-class EmailMessageAdmin(admin.ModelAdmin):
+class EmailMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "store", "rule", "subject", "state", "attempts", "sent_at", "created_at")
     list_filter = ("state",)
     search_fields = ("=store__id", "subject", "buyer_email")
@@ -32,15 +33,6 @@ class EmailMessageAdmin(admin.ModelAdmin):
         "store", "rule", "event", "recipients", "buyer_email", "subject", "body", "body_html", "state", "attempts",
         "next_attempt_at", "last_error", "sent_at", "created_at",
     )
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(StoreEmailSettings)

@@ -1,22 +1,10 @@
 """Admin for webhooks: settings (never the secret) and a read-only delivery log with a redeliver action."""
 from django.contrib import admin, messages
 
+from flashpay.adminkit import ReadOnlyAdminMixin
 from flashpay.errors import ApplicationError
 from invoices.webhooks.models import Webhook, WebhookDelivery, WebhookDeliveryAttempt
 from invoices.webhooks.services import webhook_delivery_redeliver
-
-
-class _ReadOnly:
-    """Deliveries and attempts are a log: they change only through the services."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Webhook)
@@ -32,7 +20,7 @@ class WebhookAdmin(admin.ModelAdmin):
         return False
 
 
-class WebhookDeliveryAttemptInline(_ReadOnly, admin.TabularInline):
+class WebhookDeliveryAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = WebhookDeliveryAttempt
     extra = 0
     fields = ("number", "started_at", "duration_ms", "status", "http_code", "error_message")
@@ -41,7 +29,7 @@ class WebhookDeliveryAttemptInline(_ReadOnly, admin.TabularInline):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(_ReadOnly, admin.ModelAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "webhook", "event_type", "state", "status", "http_code", "attempts", "created_at")
     list_filter = ("state", "status", "event_type")
     search_fields = ("=id", "=webhook__id", "=webhook__store__id")
