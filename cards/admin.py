@@ -23,24 +23,12 @@ from cards.models import (
 )
 from cards.qr import qr_svg
 from cards.services import settlement
+from flashpay.adminkit import ReadOnlyAdminMixin
 from flashpay.errors import ApplicationError
 from flashpay.money import Msat
 
 
-class ReadOnlyMixin:
-    """Audit rows and keys change only through services: no hand edits, no deletes."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class CardEventInline(ReadOnlyMixin, admin.TabularInline):
+class CardEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = CardEvent
     extra = 0
     can_delete = False
@@ -266,7 +254,7 @@ class IssuerKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(ProgrammingLink)
-class ProgrammingLinkAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ProgrammingLinkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "card",
         "kind",
@@ -283,7 +271,7 @@ class ProgrammingLinkAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(TapLog)
-class TapLogAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class TapLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "card", "uid", "counter", "outcome", "reason", "ip")
     list_filter = ("outcome",)
     search_fields = ("uid", "card__public_id", "card__name", "card__uid")
@@ -295,7 +283,7 @@ class TapLogAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(CardPayment)
-class CardPaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class CardPaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "card", "kind", "status", "amount", "fee", "merchant_name", "settlement_batch", "node_invoice_canceled_at")
     list_filter = ("kind", "status")
     search_fields = ("payment_hash", "public_id", "card__public_id", "card__uid", "merchant_name", "merchant_store_id")
@@ -312,7 +300,7 @@ class CardPaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(CardTopUp)
-class CardTopUpAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class CardTopUpAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "card", "invoice_id", "status", "amount_msat", "credited_msat", "credited_at")
     list_filter = ("status",)
     search_fields = ("invoice_id", "public_id", "card__public_id")
@@ -340,7 +328,7 @@ class MerchantSettlementScheduleAdmin(admin.ModelAdmin):
 
 
 @admin.register(SettlementBatch)
-class SettlementBatchAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class SettlementBatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "public_id", "store_id", "status", "gross_msat", "fee_msat", "net_msat", "destination", "paid_at")
     list_filter = ("status", "destination_type")
     search_fields = ("public_id", "store_id", "payment_hash", "txid")
