@@ -1,4 +1,4 @@
-"""Greenfield OpenAPI schemas (from /work/shared/greenfield or GREENFIELD_DIR) as strict JSON Schemas for response tests."""
+"""Greenfield OpenAPI schemas (shared/greenfield beside the checkout, or GREENFIELD_DIR) as strict JSON Schemas for response tests."""
 from __future__ import annotations
 
 import copy
@@ -8,12 +8,18 @@ from pathlib import Path
 
 import jsonschema
 
-GREENFIELD_DIR = Path(os.environ.get("GREENFIELD_DIR", "/work/shared/greenfield"))
+# The contract lives in the steering repo's shared/ folder, which sits beside this checkout.
+GREENFIELD_DIR = Path(
+    os.environ.get("GREENFIELD_DIR", Path(__file__).resolve().parents[3] / "shared" / "greenfield")
+)
 
 
 def _components() -> dict:
     schemas: dict = {}
-    for path in sorted(GREENFIELD_DIR.glob("swagger.template*.json")):
+    files = sorted(GREENFIELD_DIR.glob("swagger.template*.json"))
+    if not files:
+        raise FileNotFoundError(f"no Greenfield OpenAPI files in {GREENFIELD_DIR}; set GREENFIELD_DIR")
+    for path in files:
         schemas.update(json.loads(path.read_text()).get("components", {}).get("schemas", {}))
     return schemas
 
