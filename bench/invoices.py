@@ -276,7 +276,9 @@ def main() -> None:
             port = free_port()
             web = start_web(env, port, args.workers, args.threads)
             url = f"http://127.0.0.1:{port}/api/v1/stores/{store_id}/invoices"
-            load(url, secret, 2, 2.0, args.methods)  # warm-up: imports, connections, first address import
+            # Warm-up at the highest concurrency, so every worker has served requests (lazy imports,
+            # URL resolver, database connection) and the first address import is done.
+            load(url, secret, max(args.concurrency), 3.0, args.methods)
             print(f"invoice creation via POST /api/v1/stores/{{storeId}}/invoices ({' + '.join(args.methods)}), "
                   f"gunicorn {args.workers} workers x {args.threads} threads, {os.cpu_count()} CPUs")
             meter = CpuMeter(web=web, devnode=devnode)
