@@ -90,6 +90,7 @@ class LndBackend(LightningBackend):
         self._cert_pem = cert_pem
         self._cert_thumbprint = cert_thumbprint
         self._channel: grpc.Channel | None = None
+        self._stubs: dict[type, tuple[grpc.Channel, object]] = {}
         self._lock = threading.Lock()
         self._network: str | None = None
 
@@ -128,14 +129,23 @@ class LndBackend(LightningBackend):
     def _metadata(self) -> list[tuple[str, str]]:
         return [("macaroon", self._macaroon_hex)]
 
+    def _stub(self, stub_class):
+        # A stub builds a callable per RPC of its service (Lightning has dozens): one per
+        # channel, not one per call. Two threads racing here build two; either will do.
+        channel = self._open()
+        cached = self._stubs.get(stub_class)
+        if cached is None or cached[0] is not channel:
+            cached = self._stubs[stub_class] = (channel, stub_class(channel))
+        return cached[1]
+
     def _lightning(self) -> ln_grpc.LightningStub:
-        return ln_grpc.LightningStub(self._open())
+        return self._stub(ln_grpc.LightningStub)
 
     def _router(self) -> router_grpc.RouterStub:
-        return router_grpc.RouterStub(self._open())
+        return self._stub(router_grpc.RouterStub)
 
     def _invoices(self) -> inv_grpc.InvoicesStub:
-        return inv_grpc.InvoicesStub(self._open())
+        return self._stub(inv_grpc.InvoicesStub)
 
     def close(self) -> None:
         with self._lock:
