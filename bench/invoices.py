@@ -1,12 +1,15 @@
 """Benchmark: Greenfield invoice creation throughput through the HTTP API, at concurrency 1 and 16.
 
     .venv/bin/python bench/invoices.py [--seconds 10] [--concurrency 1 16] [--workers 4] [--threads 4] [--methods BTC-CHAIN BTC-LN]
+        [--server-side-binding]
 
 Each invoice gets a fresh on-chain address (descriptor derivation + watched-address row) and a
 BOLT11 from the internal Lightning node, as in production. The devnode (bitcoind JSON-RPC and LND
 gRPC simulators) runs in a child process, gunicorn serves the API in others, and the load
 generator here posts ``{"amount": "10", "currency": "USD"}`` from N threads for ``--seconds``
-each and prints invoices/s and latency percentiles. Goal: >= 150 invoices/s at concurrency 16 on
+each and prints invoices/s and latency percentiles, then the CPU milliseconds each process spent
+per invoice (web, devnode, load generator, PostgreSQL backends) and how much of the machine other
+programs took meanwhile, which is where the time goes. Goal: >= 150 invoices/s at concurrency 16 on
 a 2-core machine. Uses its own database (DATABASE_URL, default .../flashpay_bench_invoices),
 created and migrated when missing. (The checkout page latency part belongs to the checkout bench.)
 """
@@ -250,6 +253,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--methods", nargs="+", default=["BTC-CHAIN", "BTC-LN"], help="payment methods per invoice")
+    parser.add_argument(
+        "--server-side-binding", action="store_true", help="run the web with DB_SERVER_SIDE_BINDING=true (see .env.example)"
+    )
     args = parser.parse_args()
 
     password = secrets.token_hex(16)
@@ -269,6 +275,7 @@ def main() -> None:
             "DEBUG": "false",
             "SECRET_KEY": secrets.token_urlsafe(50),
             "CARD_KEY_ENCRYPTION_KEY": secrets.token_hex(32),
+            "DB_SERVER_SIDE_BINDING": "true" if args.server_side_binding else "false",
         }
         web = None
         try:
@@ -280,7 +287,8 @@ def main() -> None:
             # URL resolver, database connection) and the first address import is done.
             load(url, secret, max(args.concurrency), 3.0, args.methods)
             print(f"invoice creation via POST /api/v1/stores/{{storeId}}/invoices ({' + '.join(args.methods)}), "
-                  f"gunicorn {args.workers} workers x {args.threads} threads, {os.cpu_count()} CPUs")
+                  f"gunicorn {args.workers} workers x {args.threads} threads, {os.cpu_count()} CPUs"
+                  + (", server-side binding" if args.server_side_binding else ""))
             meter = CpuMeter(web=web, devnode=devnode)
             for concurrency in args.concurrency:
                 before = meter.snapshot()
