@@ -26,7 +26,7 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from flashpay.errors import ApplicationError, Conflict, InsufficientFunds
+from flashpay.errors import ApplicationError, Conflict, InsufficientFunds, NotFound
 from flashpay.ledger import selectors
 from flashpay.ledger.db import execute_hot
 from flashpay.ledger.locks import accounts_lock, transaction_lock
@@ -168,8 +168,8 @@ def _cache_deltas(legs, *, posted: int, pending: int) -> list[tuple[int, int, in
 # round trip through the ORM costs about as much as the database work itself, so the
 # transaction, its entries and the cache updates go in ONE statement (data-modifying CTEs run
 # exactly once even though the final SELECT reads only the first). The rules are unchanged:
-# accounts are locked and funds checked before, and the deferred trigger checks the sums at
-# COMMIT. Other databases (SQLite in development) take the ORM path below. UPDATE ... FROM
+# accounts are locked and funds checked first (by accounts_lock, or inside _POST_CHECKED for new
+# postings and holds), and the deferred trigger checks the sums at COMMIT. Other databases (SQLite in development) take the ORM path below. UPDATE ... FROM
 # applies one leg per account, which is right because a transaction names each account once.
 _UPDATE_CACHES = """
     UPDATE ledger_account AS a
@@ -200,6 +200,53 @@ WITH {_LEGS}, txn AS (
     RETURNING 1
 )
 SELECT id FROM txn
+"""  # noqa: S608
+
+
+# The posting statement for _record: it also locks the accounts and checks the funds, so a
+# posting is BEGIN, this statement and COMMIT. `locked` is MATERIALIZED so it runs once, before
+# anything reads it, and locks the accounts in pk order like accounts_lock (opposite transfers
+# queue instead of deadlocking). Under READ COMMITTED a FOR NO KEY UPDATE that waited returns the
+# row's newest committed version, so the funds check sees current balances; the UPDATE below
+# starts from the statement's older snapshot but re-applies its SET to that newest version after
+# the wait (EvalPlanQual), so no concurrent posting is lost. The inserts and the UPDATE only act
+# when no leg is `short` (account missing or lacking funds), and the final SELECT reads `short`
+# in full, which reads `locked` in full: all accounts are locked before the caller sees a result.
+# The check constraints on ledger_account stay the backstop.
+_POST_CHECKED = f"""
+WITH {_LEGS}, locked AS MATERIALIZED (
+    SELECT a.id, a.allow_negative, a.posted_msat - a.pending_debit_msat AS available
+      FROM ledger_account AS a
+     WHERE a.id = ANY(%s::bigint[])
+     ORDER BY a.id
+       FOR NO KEY UPDATE
+), short AS MATERIALIZED (
+    SELECT leg.account_id, a.available
+      FROM legs AS leg LEFT JOIN locked AS a ON a.id = leg.account_id
+     WHERE a.id IS NULL
+        OR (leg.amount_msat < 0 AND NOT a.allow_negative AND a.available + leg.amount_msat < 0)
+), txn AS (
+    INSERT INTO ledger_transaction (idempotency_key, status, is_hold, description, metadata,
+                                    reverses_id, created_at, posted_at)
+    SELECT %s, %s, %s, %s, %s::jsonb, NULL, %s, %s
+     WHERE NOT EXISTS (SELECT FROM short)
+    RETURNING id
+), entries AS (
+    INSERT INTO ledger_entry (transaction_id, account_id, amount_msat)
+    SELECT txn.id, leg.account_id, leg.amount_msat FROM txn, legs AS leg ORDER BY leg.position
+    RETURNING 1
+), caches AS (
+    UPDATE ledger_account AS a
+       SET posted_msat = a.posted_msat + f.posted * leg.amount_msat,
+           pending_debit_msat = a.pending_debit_msat + f.pending * greatest(-leg.amount_msat, 0),
+           pending_credit_msat = a.pending_credit_msat + f.pending * greatest(leg.amount_msat, 0)
+      FROM txn, legs AS leg, (SELECT %s::bigint AS posted, %s::bigint AS pending) AS f
+     WHERE a.id = leg.account_id
+    RETURNING 1
+)
+SELECT (SELECT array_agg(account_id ORDER BY account_id) FROM short),
+       (SELECT array_agg(available ORDER BY account_id) FROM short),
+       (SELECT id FROM txn)
 """  # noqa: S608
 
 
@@ -264,6 +311,49 @@ def _write(txn: Transaction, legs) -> Transaction:
     return txn
 
 
+def _post_checked(txn: Transaction, legs, entries: Sequence[EntrySpec]) -> Transaction:
+    """PostgreSQL: lock, check funds and write a new transaction in one statement (_POST_CHECKED).
+
+    Raises NotFound for a missing account and InsufficientFunds for the first account (by pk)
+    that lacks the money; then the statement has written nothing."""
+    posted, pending = (0, 1) if txn.status == TransactionStatus.PENDING else (1, 0)
+    account_ids, amounts = _leg_arrays(legs)
+    txn.created_at = timezone.now()
+    short_ids, short_available, txn_id = execute_hot(
+        _POST_CHECKED,
+        [
+            account_ids,
+            amounts,
+            account_ids,
+            txn.idempotency_key,
+            txn.status,
+            txn.is_hold,
+            txn.description,
+            json.dumps(txn.metadata),
+            txn.created_at,
+            txn.posted_at,
+            posted,
+            pending,
+        ],
+    )[0]
+    if short_ids:
+        missing = [pk for pk, available in zip(short_ids, short_available, strict=True) if available is None]
+        if missing:
+            raise NotFound(f"ledger account(s) {missing} do not exist")
+        by_id = {account.pk: account for account, _ in entries}
+        needed = dict(legs)
+        account_id, available = short_ids[0], short_available[0]
+        account = by_id[account_id]
+        raise InsufficientFunds(
+            f"account {account.kind}:{account.reference} has {Msat(available)} available, "
+            f"{Msat(-needed[account_id])} needed"
+        )
+    txn.pk = txn_id
+    txn._state.adding = False
+    txn._state.db = DEFAULT_DB_ALIAS
+    return txn
+
+
 def _record(
     *,
     entries: Sequence[EntrySpec],
@@ -289,6 +379,8 @@ def _record(
     # index (same key committed) or, when the money has moved on since, by the funds check.
     try:
         with transaction.atomic():
+            if _fast_path():
+                return _post_checked(txn, legs, entries)
             accounts = accounts_lock(account_ids=[account_id for account_id, _ in legs])
             _check_funds(accounts, legs)
             return _write(txn, legs)

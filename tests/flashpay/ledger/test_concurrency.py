@@ -141,6 +141,46 @@ def test_concurrent_replays_of_one_key_post_once(write_path):
     assert selectors.account_balance(account=other).posted == Msat(0)
 
 
+def test_opposite_transfers_between_two_accounts_never_deadlock(write_path):
+    # given: two cards paying each other back and forth from many threads at once
+    first, second = funded_account(100 * PRICE), funded_account(100 * PRICE)
+    threads_count, rounds = 8, 15
+    barrier = threading.Barrier(threads_count)
+    errors: list[str] = []
+
+    def ping_pong(n: int) -> None:
+        try:
+            barrier.wait()
+            for r in range(rounds):
+                payer, payee = (first, second) if (n + r) % 2 else (second, first)
+                # each transfer names the payee first half of the time: the lock order must
+                # not depend on the order of the entries
+                entries = [(payer, -PRICE), (payee, PRICE)]
+                services.transaction_post(
+                    entries=entries if r % 3 else entries[::-1], idempotency_key=f"pp-{n}-{r}"
+                )
+        except Exception as exc:  # a deadlock surfaces here as OperationalError
+            errors.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=ping_pong, args=(n,)) for n in range(threads_count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # then: every transfer went through and no money was lost or made
+    assert errors == []
+    assert Transaction.objects.filter(idempotency_key__startswith="pp-").count() == (
+        threads_count * rounds
+    )
+    posted = [selectors.account_balance(account=a).posted.value for a in (first, second)]
+    assert sum(posted) == 200 * PRICE
+    assert selectors.ledger_posted_total() == Msat(0)
+    assert selectors.account_balance_mismatch_list() == []
+
+
 def test_concurrent_first_use_creates_one_account():
     barrier = threading.Barrier(10)
     ids: list[object] = []

@@ -2,9 +2,9 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from flashpay.errors import ApplicationError, Conflict, InsufficientFunds
+from flashpay.errors import ApplicationError, Conflict, InsufficientFunds, NotFound
 from flashpay.ledger import selectors, services
-from flashpay.ledger.models import AccountKind, Entry, Transaction, TransactionStatus
+from flashpay.ledger.models import Account, AccountKind, Entry, Transaction, TransactionStatus
 from flashpay.money import Msat
 
 from .factories import AccountFactory, external_account, funded_account
@@ -41,12 +41,12 @@ def test_balanced_posting_moves_money_and_keeps_the_total_zero(write_path):
     assert selectors.account_balance_mismatch_list() == []
 
 
-def test_overdraft_is_refused_and_nothing_is_written():
+def test_overdraft_is_refused_and_nothing_is_written(write_path):
     card = funded_account(5_000)
     merchant = AccountFactory(kind=AccountKind.MERCHANT)
     before = (Transaction.objects.count(), Entry.objects.count())
 
-    with pytest.raises(InsufficientFunds, match="available"):
+    with pytest.raises(InsufficientFunds, match=f"card:{card.reference} has 5 sats available"):
         services.transaction_post(
             entries=[(card, -5_001), (merchant, 5_001)], idempotency_key="too-much"
         )
@@ -54,6 +54,35 @@ def test_overdraft_is_refused_and_nothing_is_written():
     assert (Transaction.objects.count(), Entry.objects.count()) == before
     assert selectors.account_balance(account=card).posted == Msat(5_000)
     assert selectors.account_balance(account=merchant).posted == Msat(0)
+
+
+def test_one_short_leg_of_many_refuses_the_whole_transaction(write_path):
+    # given: two payers, only the second of which lacks the money
+    rich, poor = funded_account(9_000), funded_account(1_000)
+    merchant = AccountFactory(kind=AccountKind.MERCHANT)
+    before = (Transaction.objects.count(), Entry.objects.count())
+
+    with pytest.raises(InsufficientFunds, match=f"card:{poor.reference} has 1 sats available, 2 sats needed"):
+        services.transaction_post(
+            entries=[(rich, -3_000), (poor, -2_000), (merchant, 5_000)], idempotency_key="split"
+        )
+
+    # then: not even the rich payer's leg was written
+    assert (Transaction.objects.count(), Entry.objects.count()) == before
+    balances = [selectors.account_balance(account=a).posted for a in (rich, poor, merchant)]
+    assert balances == [Msat(9_000), Msat(1_000), Msat(0)]
+
+
+def test_an_account_that_does_not_exist_is_not_found_and_nothing_is_written(write_path):
+    card = funded_account(5_000)
+    ghost = Account(pk=card.pk + 10_000, kind=AccountKind.MERCHANT, reference="ghost")
+    before = (Transaction.objects.count(), Entry.objects.count())
+
+    with pytest.raises(NotFound, match=str(ghost.pk)):
+        services.transaction_post(entries=[(card, -1_000), (ghost, 1_000)], idempotency_key="g")
+
+    assert (Transaction.objects.count(), Entry.objects.count()) == before
+    assert selectors.account_balance(account=card).posted == Msat(5_000)
 
 
 def test_spending_the_whole_balance_is_allowed():
