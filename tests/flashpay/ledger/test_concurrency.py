@@ -141,6 +141,33 @@ def test_concurrent_replays_of_one_key_post_once(write_path):
     assert selectors.account_balance(account=other).posted == Msat(0)
 
 
+def test_outside_any_atomic_block_a_posting_commits_alone_or_writes_nothing(write_path):
+    # (this module's tests run in autocommit, the way views and tasks call the ledger)
+    card = funded_account(5 * PRICE)
+    merchant = AccountFactory(kind=AccountKind.MERCHANT)
+    assert not connection.in_atomic_block
+    first = services.transaction_post(
+        entries=[(card, -PRICE), (merchant, PRICE)], idempotency_key="alone"
+    )
+    before = Transaction.objects.count()
+
+    with pytest.raises(InsufficientFunds):
+        services.transaction_post(
+            entries=[(card, -5 * PRICE), (merchant, 5 * PRICE)], idempotency_key="too-much"
+        )
+    # a replay is caught by the unique key, and the connection is still usable afterwards
+    again = services.transaction_post(
+        entries=[(card, -PRICE), (merchant, PRICE)], idempotency_key="alone"
+    )
+
+    assert again.pk == first.pk
+    assert Transaction.objects.count() == before
+    assert not Transaction.objects.filter(idempotency_key="too-much").exists()
+    assert selectors.account_balance(account=card).posted == Msat(4 * PRICE)
+    assert selectors.account_balance(account=merchant).posted == Msat(PRICE)
+    assert selectors.account_balance_mismatch_list() == []
+
+
 def test_opposite_transfers_between_two_accounts_never_deadlock(write_path):
     # given: two cards paying each other back and forth from many threads at once
     first, second = funded_account(100 * PRICE), funded_account(100 * PRICE)

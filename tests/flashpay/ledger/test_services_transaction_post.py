@@ -217,6 +217,14 @@ def test_oversized_input_is_refused_before_anything_is_written():
         services.transaction_post(
             entries=[(world, -1), (card, 1)], idempotency_key="d", description="x" * 501
         )
+    with pytest.raises(ValidationError):
+        services.transaction_post(
+            entries=[(world, -1), (card, 1)], idempotency_key="nul", description="a\x00b"
+        )
+    with pytest.raises(ValidationError):
+        services.transaction_post(
+            entries=[(world, -1), (card, 1)], idempotency_key="m", metadata={"at": object()}
+        )
     with pytest.raises(ApplicationError, match="21 million"):
         services.transaction_post(
             entries=[(world, -(10**19)), (card, 10**19)], idempotency_key="huge"
