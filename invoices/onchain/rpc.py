@@ -2,10 +2,10 @@
 
 Why not the ``bitcoinrpc`` package of the design card: it is async-only (httpx.AsyncClient), and
 every caller here is synchronous Django code (services, the watcher loop, django-q2 tasks); wrapping
-each call in an event loop buys nothing. This module is a small sync client over ``httpx`` (already a
-dependency of ``bitcoinrpc``) with the same wire format, plus what we need on top: amounts parsed as
-``Decimal`` (never float), the cookie file re-read when bitcoind restarts, and every failure mapped to
-one of the ``NodeError`` classes below so that callers can tell "node down" from "node said no".
+each call in an event loop buys nothing, so it is not installed. This module is a small sync client
+over ``httpx`` with the same wire format, plus what we need on top: amounts parsed as ``Decimal``
+(never float), the cookie file re-read when bitcoind restarts, and every failure mapped to one of
+the ``NodeError`` classes below so that callers can tell "node down" from "node said no".
 """
 from __future__ import annotations
 
