@@ -1,9 +1,8 @@
 """The OpenAPI schema of the accounts endpoints generates without warnings and validates."""
 import pytest
 from django.urls import include, path
-from drf_spectacular.drainage import GENERATOR_STATS
-from drf_spectacular.generators import SchemaGenerator
-from drf_spectacular.validation import validate_schema
+
+from tests.openapi import operation_ids, schema_without_warnings
 
 urlpatterns = [path("", include("flashpay.accounts.urls"))]
 
@@ -26,15 +25,8 @@ EXPECTED = {
 
 
 def test_accounts_schema_has_greenfield_operations_and_no_warnings():
-    GENERATOR_STATS.reset()
-    schema = SchemaGenerator(patterns=urlpatterns).get_schema(request=None, public=True)
-
-    assert not GENERATOR_STATS._warn_cache, GENERATOR_STATS._warn_cache
-    assert not GENERATOR_STATS._error_cache, GENERATOR_STATS._error_cache
-    validate_schema(schema)
-    found = {
-        (p, method): op["operationId"] for p, ops in schema["paths"].items() for method, op in ops.items()
-    }
+    schema = schema_without_warnings(urlpatterns)
+    found = operation_ids(schema)
     assert found == EXPECTED
     assert {"GreenfieldToken", "BasicAuth"} <= set(schema["components"]["securitySchemes"])
     store = schema["components"]["schemas"]["StoreData"]["properties"]
