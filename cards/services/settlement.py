@@ -282,14 +282,7 @@ def hot_wallet_client():
     """bitcoind (BITCOIND_* settings) on the wallet CARD_SETTLEMENT_HOT_WALLET."""
     from invoices.onchain.rpc import BitcoindClient
 
-    user, password = settings.BITCOIND_RPCUSER or None, settings.BITCOIND_RPCPASSWORD or None
-    return BitcoindClient(
-        settings.BITCOIND_URL,
-        rpcuser=user,
-        rpcpassword=password,
-        cookie_file=None if user and password else (settings.BITCOIND_COOKIE_FILE or None),
-        wallet=settings.CARD_SETTLEMENT_HOT_WALLET,
-    )
+    return BitcoindClient.from_settings(wallet=settings.CARD_SETTLEMENT_HOT_WALLET)
 
 
 def _payout_sats(batch: SettlementBatch) -> int:

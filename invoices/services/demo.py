@@ -67,14 +67,7 @@ def _nodes_problem() -> str | None:
     from lightning.connection import backend_from_connection_string
 
     try:
-        client = BitcoindClient(
-            settings.BITCOIND_URL,
-            rpcuser=settings.BITCOIND_RPCUSER or None,
-            rpcpassword=settings.BITCOIND_RPCPASSWORD or None,
-            cookie_file=settings.BITCOIND_COOKIE_FILE or None,
-            wallet=settings.BITCOIND_WALLET,
-            timeout=3,
-        )
+        client = BitcoindClient.from_settings(timeout=3)
         try:
             client.get_blockchain_info()
             client.ensure_watch_only_wallet()

@@ -123,13 +123,7 @@ class Command(BaseCommand):
         from flashpay.devnode.bitcoind import HOT_WALLET
         from invoices.onchain.rpc import BitcoindClient
 
-        return BitcoindClient(
-            settings.BITCOIND_URL,
-            rpcuser=settings.BITCOIND_RPCUSER or None,
-            rpcpassword=settings.BITCOIND_RPCPASSWORD or None,
-            cookie_file=settings.BITCOIND_COOKIE_FILE or None,
-            wallet=HOT_WALLET,
-        )
+        return BitcoindClient.from_settings(wallet=HOT_WALLET)
 
     def _send(self, address: str, btc: str) -> None:
         try:
