@@ -18,4 +18,5 @@ class CardsConfig(AppConfig):
         # Invoices paid by cards inside the ledger, still open on the node: cancel them there.
         register_schedule("cards.node_invoice_cancel", "cards.tasks.card_payments_node_invoices_cancel_task", minutes=1)
         register_schedule("cards.settlement", "cards.tasks.settlement_run_task", minutes=60)
-        register_schedule("cards.ratelimit_purge", "cards.tasks.ratelimit_purge_task", minutes=60)
+        # Expired tap offers never paid with (the rate-limit counters are the kernel's, flashpay.ratelimit).
+        register_schedule("cards.tap_offers_purge", "cards.tasks.tap_offers_purge_task", minutes=60)

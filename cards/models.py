@@ -310,22 +310,6 @@ class CardTopUp(models.Model):
         return f"top-up {self.public_id} {self.status}"
 
 
-class RateLimitCounter(models.Model):
-    """A fixed-window request counter shared by every web process (keyed by card or IP)."""
-
-    key = models.CharField(max_length=120)
-    window_start = models.DateTimeField()
-    count = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["key", "window_start"], name="cards_ratelimit_key_window")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.key}@{self.window_start}: {self.count}"
-
-
 class AppToken(models.Model):
     """A Flash app session token for a cardholder (``Authorization: Bearer <token>``).
 

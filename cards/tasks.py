@@ -7,8 +7,8 @@ from cards.services.payments import (
     card_payment_node_invoice_cancel,
     card_payments_node_invoices_cancel,
     card_payments_reconcile,
+    tap_offers_purge,
 )
-from cards.services.ratelimit import ratelimit_purge
 from cards.services.settlement import card_payment_merchants_resolve, settlement_run
 
 
@@ -37,5 +37,5 @@ def settlement_run_task() -> int:
     return len(settlement_run())
 
 
-def ratelimit_purge_task() -> int:
-    return ratelimit_purge()
+def tap_offers_purge_task() -> int:
+    return tap_offers_purge()

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "flashpay.ledger",
     "flashpay.events",
     "flashpay.idempotency",
+    "flashpay.ratelimit",
     "invoices",
     "lightning",
     "cards",

@@ -9,13 +9,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cards import services
+from flashpay.ratelimit.clients import client_ip
 
 # The programmer app holds no account: the 256-bit one-time token in the URL is the credential
 # (single use, 10 minutes, hashed at rest), so session auth and its CSRF check do not apply.
-
-
-def _client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def _token(request) -> str:
@@ -54,7 +51,7 @@ class CardProgramApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         result = services.card_program(
-            token=_token(request), uid_hex=data.validated_data["UID"], ip=_client_ip(request)
+            token=_token(request), uid_hex=data.validated_data["UID"], ip=client_ip(request)
         )
         body = {
             "protocol_name": "create_bolt_card_response",
@@ -102,7 +99,7 @@ class CardWipeApi(APIView):
             token=_token(request),
             lnurlw=data.validated_data.get("LNURLW"),
             uid_hex=data.validated_data.get("UID"),
-            ip=_client_ip(request),
+            ip=client_ip(request),
         )
         body = {"action": "wipe", "version": 1, **result.keys.as_hex(), "uid": result.uid.lower()}
         response = Response(self.OutputSerializer(body).data)

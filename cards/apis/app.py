@@ -18,12 +18,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cards import selectors, services
-from cards.apis.tap import client_ip
 from cards.authentication import AppTokenAuthentication
 from cards.services import app as app_services
 from cards.services.payments import RateLimited
-from cards.services.ratelimit import ratelimit_hit
 from cards.services.topups import card_topup_create
+from flashpay.ratelimit.clients import client_ip
+from flashpay.ratelimit.services import ratelimit_hit
 
 
 class AppApi(APIView):

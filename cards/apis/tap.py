@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cards.services.payments import TapRefused, card_tap, card_withdraw
+from flashpay.ratelimit.clients import client_ip
 
 # A wallet (the merchant's point of sale) calls these on behalf of the card: the card's SUN MAC
 # and then the single-use k1 are the credentials, so no session, token or CSRF applies.
@@ -18,12 +19,6 @@ from cards.services.payments import TapRefused, card_tap, card_withdraw
 _ERROR = inline_serializer(
     "LnurlError", fields={"status": serializers.CharField(), "reason": serializers.CharField()}
 )
-
-
-def client_ip(request) -> str | None:
-    # REMOTE_ADDR: the reverse proxy in front must set it to the client (not trust X-Forwarded-For
-    # from anyone), or every client shares one rate limit.
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def lnurl_error(exc: TapRefused) -> Response:

@@ -47,7 +47,6 @@ from cards.selectors import (
     routing_fee_limit_msat,
 )
 from cards.services import card_counter_advance, tap_log_record
-from cards.services.ratelimit import ratelimit_hit
 from flashpay.errors import ApplicationError, Conflict, InsufficientFunds
 from flashpay.events.services import event_emit
 from flashpay.ledger.models import AccountKind
@@ -57,6 +56,7 @@ from flashpay.ledger.services import (
     hold_void,
     transaction_post,
 )
+from flashpay.ratelimit.services import ratelimit_hit
 from lightning.backends.base import InvoiceState, LightningBackend, PaymentResult, PaymentStatus
 from lightning.bolt11_helpers import decode_bolt11
 from lightning.errors import InvalidPaymentRequest, LightningError
@@ -208,6 +208,16 @@ def card_tap(*, p: str, c: str, ip: str | None = None) -> WithdrawOffer:
         max_withdrawable_msat=room.max_msat,
         default_description=f"Flash Card {card.name}"[:639],
     )
+
+
+def tap_offers_purge(*, older_than_seconds: int = 3600) -> int:
+    """Drop expired offers that were never paid with (run by a schedule); how many went.
+
+    Dead once expired: the tap log keeps the tap.
+    """
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    deleted, _ = WithdrawRequest.objects.filter(used_at__isnull=True, expires_at__lt=cutoff).delete()
+    return deleted
 
 
 # --- callback -------------------------------------------------------------------------------

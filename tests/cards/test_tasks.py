@@ -9,7 +9,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from cards import tasks
-from cards.models import CardPayment, RateLimitCounter, WithdrawRequest
+from cards.models import CardPayment, WithdrawRequest
 from flashpay.events.registry import handlers_for
 from flashpay.schedules import registered_schedules
 from lightning.services import INVOICE_SETTLED_EVENT
@@ -23,7 +23,7 @@ def test_schedules_and_handler_are_declared():
     declared = {task.name: task.func for task in registered_schedules()}
     assert declared["cards.payments_reconcile"] == "cards.tasks.card_payments_reconcile_task"
     assert declared["cards.settlement"] == "cards.tasks.settlement_run_task"
-    assert declared["cards.ratelimit_purge"] == "cards.tasks.ratelimit_purge_task"
+    assert declared["cards.tap_offers_purge"] == "cards.tasks.tap_offers_purge_task"
     assert "cards.handlers.invoice_payment_settled_topup" in handlers_for("InvoicePaymentSettled")
     # top-ups are invoices now: a bare settled node invoice credits no card
     assert not [h for h in handlers_for(INVOICE_SETTLED_EVENT) if h.startswith("cards.")]
@@ -50,15 +50,11 @@ def test_reconcile_task_settles_a_payment_the_node_finished_late(flashpay_node, 
     assert CardPayment.objects.get().status == "succeeded"
 
 
-def test_purge_drops_old_counters_and_dead_offers(settings):
-    settings.CARD_RATE_LIMIT_PER_CARD = 5
+def test_purge_drops_dead_offers():
     card = make_programmed_card()
     fund_card(card, 10_000_000)
     assert APIClient().get(reverse("cards:tap"), tap_params(card, 1)).status_code == 200
-    assert RateLimitCounter.objects.exists() and WithdrawRequest.objects.exists()
-    assert tasks.ratelimit_purge_task() == 0  # nothing is old yet
-    old = timezone.now() - timedelta(hours=2)
-    RateLimitCounter.objects.update(window_start=old)
-    WithdrawRequest.objects.update(expires_at=old)
-    assert tasks.ratelimit_purge_task() >= 2
-    assert not RateLimitCounter.objects.exists() and not WithdrawRequest.objects.exists()
+    assert tasks.tap_offers_purge_task() == 0  # not expired long enough yet
+    WithdrawRequest.objects.update(expires_at=timezone.now() - timedelta(hours=2))
+    assert tasks.tap_offers_purge_task() == 1
+    assert not WithdrawRequest.objects.exists()
