@@ -257,6 +257,12 @@ FLASH_PROGRAM_STORE_ID = env.str("FLASH_PROGRAM_STORE_ID", default="")
 # (sendtoaddress); empty: on-chain batches wait for an operator's payout and "mark paid".
 CARD_SETTLEMENT_HOT_WALLET = env.str("CARD_SETTLEMENT_HOT_WALLET", default="")
 
+# --- Invoice LNURL-pay (invoices/services/lnurl.py) ---
+# Callbacks a minute (each may mint a BOLT11 on the node) per client IP (REMOTE_ADDR) and per
+# invoice; over it the wallet gets HTTP 429 with Retry-After. 0 disables a limit.
+LNURL_CALLBACK_RATE_PER_IP = env.int("LNURL_CALLBACK_RATE_PER_IP", default=30)
+LNURL_CALLBACK_RATE_PER_INVOICE = env.int("LNURL_CALLBACK_RATE_PER_INVOICE", default=10)
+
 # --- Webhooks (invoices/webhooks) ---
 # Seconds to wait for a merchant's endpoint; retry delays after attempt 1, 2, 3... (the last value
 # repeats) and attempts per delivery (BTCPay: 10 s, 1 min, then every 10 min, 8 attempts).

@@ -2,13 +2,20 @@
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from flashpay.errors import ApplicationError
+from flashpay.ratelimit.clients import client_ip
+from flashpay.ratelimit.services import RateLimited
 from invoices import selectors
 from invoices.services.lnurl import invoice_lnurl_callback, invoice_lnurl_pay_request
 
@@ -17,8 +24,13 @@ INVOICE_ID = OpenApiParameter("invoiceId", OpenApiTypes.STR, OpenApiParameter.PA
 
 
 def _error(exc: ApplicationError) -> Response:
-    # LUD-06 wallets read errors as {"status": "ERROR", "reason": ...}
-    return Response({"status": "ERROR", "reason": exc.message}, status=exc.status_code)
+    # LUD-06 wallets read errors as {"status": "ERROR", "reason": ...}; the HTTP status tells
+    # proxies and logs, and a 429 says when to come back (RFC 9110 Retry-After).
+    response = Response({"status": "ERROR", "reason": exc.message}, status=exc.status_code)
+    if isinstance(exc, RateLimited):
+        response["Retry-After"] = str(exc.retry_after)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 class LnurlPayRequestApi(APIView):
@@ -69,18 +81,30 @@ class LnurlCallbackApi(APIView):
             INVOICE_ID,
             OpenApiParameter("amount", OpenApiTypes.INT, description="msat", required=True),
             OpenApiParameter("comment", OpenApiTypes.STR, description="LUD-12 comment"),
+            OpenApiParameter(
+                "Retry-After", OpenApiTypes.INT, OpenApiParameter.HEADER, description="seconds to wait", response=[429]
+            ),
         ],
-        responses={200: OutputSerializer, 400: LNURL_ERROR, 404: LNURL_ERROR},
+        responses={
+            200: OutputSerializer,
+            400: LNURL_ERROR,
+            404: LNURL_ERROR,
+            429: OpenApiResponse(LNURL_ERROR, description="Too many callbacks from this address or for this invoice"),
+        },
     )
     def get(self, request, invoiceId: str):
         query = self.InputSerializer(data=request.query_params)
         if not query.is_valid():
-            return Response({"status": "ERROR", "reason": "amount must be a positive whole number of msat"}, status=400)
+            return _error(ApplicationError("amount must be a positive whole number of msat"))
         try:
-            invoice = selectors.invoice_get(invoice_id=invoiceId)
             minted = invoice_lnurl_callback(
-                invoice=invoice, amount_msat=query.validated_data["amount"], comment=query.validated_data.get("comment", "")
+                invoice_id=invoiceId,
+                amount_msat=query.validated_data["amount"],
+                comment=query.validated_data.get("comment", ""),
+                ip=client_ip(request),
             )
         except ApplicationError as exc:
             return _error(exc)
-        return Response(self.OutputSerializer({"pr": minted.bolt11, "routes": []}).data)
+        response = Response(self.OutputSerializer({"pr": minted.bolt11, "routes": []}).data)
+        response["Cache-Control"] = "no-store"
+        return response

@@ -1,30 +1,42 @@
-"""LNURL-pay for invoices (BTC-LNURL): the pay request and its callback minting a BOLT11 (LUD-01, LUD-06, LUD-12, LUD-17)."""
+"""LNURL-pay for invoices (BTC-LNURL): the pay request and its callback minting a BOLT11 (LUD-01, LUD-06, LUD-12, LUD-17).
+
+The callback is public and each call could mint an invoice on the node, so it is rate limited per
+client IP and per invoice (LNURL_CALLBACK_RATE_PER_IP / _PER_INVOICE), and a wallet asking again
+for the same amount (and comment) gets the BOLT11 it already had while that one can still be paid.
+"""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from embit import bech32
 
 from flashpay.errors import ApplicationError
+from flashpay.ratelimit.services import ratelimit_enforce
 from invoices.models import (
     Invoice,
     InvoiceLnurlInvoice,
+    InvoicePayment,
     InvoicePaymentPrompt,
     InvoiceStatus,
     PaymentMethodId,
     StorePaymentMethod,
 )
-from invoices.selectors import invoice_paid
+from invoices.selectors import invoice_get, invoice_paid
 from invoices.services.nodes import lightning_backend
 from invoices.services.store_payment_methods import connection_string_open
+from lightning.selectors import lightning_invoice_get
 from lightning.services import lightning_invoice_create
 
 # LUD-06 bounds for a top-up invoice (any amount): one sat up to 0.1 BTC per payment.
 TOP_UP_MIN_MSAT = 1_000
 TOP_UP_MAX_MSAT = 10_000_000_000
 LUD12_MAX_COMMENT = 200
+# A BOLT11 closer than this to its expiry is not handed out again: the wallet might not make it.
+REUSE_MIN_TIME_LEFT = timedelta(seconds=30)
 
 
 class LnurlError(ApplicationError):
@@ -65,6 +77,13 @@ def _prompt(invoice: Invoice) -> InvoicePaymentPrompt:
     return prompt
 
 
+def _ensure_payable(invoice: Invoice) -> None:
+    # Past its expiration an invoice takes no payment even before the worker marks it Expired.
+    status = InvoiceStatus.EXPIRED if invoice.status == InvoiceStatus.NEW and invoice.expires_at <= timezone.now() else invoice.status
+    if status != InvoiceStatus.NEW:
+        raise LnurlError(f"This invoice is {status} and takes no more payments")
+
+
 def _options(invoice: Invoice) -> dict:
     method = StorePaymentMethod.objects.filter(store_id=invoice.store_id, payment_method_id=PaymentMethodId.BTC_LNURL).first()
     return method.lnurl_options if method else {}
@@ -73,8 +92,7 @@ def _options(invoice: Invoice) -> dict:
 def invoice_lnurl_pay_request(*, invoice: Invoice) -> dict:
     """LUD-06 ``payRequest`` for the invoice: exactly what is due (any amount for a top-up)."""
     _prompt(invoice)
-    if invoice.status != InvoiceStatus.NEW:
-        raise LnurlError(f"This invoice is {invoice.status} and takes no more payments")
+    _ensure_payable(invoice)
     low, high = _bounds(invoice)
     if high <= 0:
         raise LnurlError("Nothing is due on this invoice")
@@ -90,11 +108,44 @@ def invoice_lnurl_pay_request(*, invoice: Invoice) -> dict:
     return answer
 
 
-def invoice_lnurl_callback(*, invoice: Invoice, amount_msat: int, comment: str = "") -> InvoiceLnurlInvoice:
-    """LUD-06 callback: mint a BOLT11 committing to the metadata hash for ``amount_msat`` (node call outside transactions)."""
+def _reusable(*, prompt: InvoicePaymentPrompt, amount_msat: int, comment: str) -> InvoiceLnurlInvoice | None:
+    """The latest BOLT11 minted for this amount and comment that is unpaid and not about to expire."""
+    row = (
+        prompt.lnurl_invoices.filter(amount_msat=amount_msat, comment=comment)
+        .exclude(payment_hash__in=InvoicePayment.objects.filter(prompt=prompt).values("payment_id"))
+        .order_by("-pk")
+        .first()
+    )
+    if row is None:
+        return None
+    minted = lightning_invoice_get(payment_hash=row.payment_hash)
+    if minted is None or minted.status != minted.Status.OPEN or minted.expires_at - timezone.now() < REUSE_MIN_TIME_LEFT:
+        return None
+    return row
+
+
+def invoice_lnurl_callback(
+    *, invoice_id: str, amount_msat: int, comment: str = "", ip: str | None = None
+) -> InvoiceLnurlInvoice:
+    """LUD-06 callback: a BOLT11 committing to the metadata hash for ``amount_msat`` (node call outside transactions).
+
+    Refused with a 429 ``RateLimited`` over the per-IP or per-invoice limit, and with an
+    ``LnurlError`` (nothing asked of the node) when the invoice takes no payment or the amount is off.
+    """
+    if ip:
+        ratelimit_enforce(
+            key=f"lnurlp-ip:{ip}",
+            limit=settings.LNURL_CALLBACK_RATE_PER_IP,
+            message="Too many payment requests from this address, try again in a minute",
+        )
+    invoice = invoice_get(invoice_id=invoice_id)
+    ratelimit_enforce(
+        key=f"lnurlp-invoice:{invoice.pk}",
+        limit=settings.LNURL_CALLBACK_RATE_PER_INVOICE,
+        message="Too many payment requests for this invoice, try again in a minute",
+    )
     prompt = _prompt(invoice)
-    if invoice.status != InvoiceStatus.NEW:
-        raise LnurlError(f"This invoice is {invoice.status} and takes no more payments")
+    _ensure_payable(invoice)
     low, high = _bounds(invoice)
     if not low <= amount_msat <= high:
         raise LnurlError(f"Amount must be between {low} and {high} msat")
@@ -102,6 +153,10 @@ def invoice_lnurl_callback(*, invoice: Invoice, amount_msat: int, comment: str =
         comment = ""  # LUD-12: comments only when commentAllowed was offered
     if len(comment) > LUD12_MAX_COMMENT:
         raise LnurlError(f"The comment is longer than {LUD12_MAX_COMMENT} characters")
+    # A wallet retrying (or a client hammering) must not make the node mint invoice after invoice.
+    reused = _reusable(prompt=prompt, amount_msat=amount_msat, comment=comment)
+    if reused is not None:
+        return reused
     ln = StorePaymentMethod.objects.filter(store_id=invoice.store_id, payment_method_id=PaymentMethodId.BTC_LN).first()
     if ln is None:
         raise LnurlError("The store has no Lightning node", status_code=503)
