@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from flashpay.errors import Conflict, FieldError
 from flashpay.events.services import event_emit
+from flashpay.sql import ModelInsert
 from lightning.backends.base import InvoiceState, LightningBackend, NodeInvoice
 from lightning.errors import InvoiceNotFound, NodeAnswerError, NodeUnreachable
 from lightning.locks import invoice_lock, settle_cursor_lock
@@ -21,6 +22,8 @@ logger = logging.getLogger(__name__)
 
 INVOICE_SETTLED_EVENT = "lightning.invoice.settled"
 MAX_EXPIRY_SECONDS = 365 * 24 * 3600
+# Every invoice created with BTC-LN writes one: SQL compiled once (flashpay.sql).
+_INSERT_INVOICE = ModelInsert(LightningInvoice)
 
 
 def _aware(timestamp: int | None) -> dt.datetime | None:
@@ -60,10 +63,10 @@ def lightning_invoice_create(
         if transaction.get_connection().in_atomic_block:
             # A savepoint, so a lost race leaves the caller's transaction usable.
             with transaction.atomic():
-                row.save(force_insert=True)
+                _INSERT_INVOICE.execute([row])
         else:
             # Autocommit: one INSERT, no BEGIN/COMMIT round trips (the invoice creation path).
-            row.save(force_insert=True)
+            _INSERT_INVOICE.execute([row])
     except IntegrityError:
         # Paid so fast that the settlement recorder wrote the row first.
         return LightningInvoice.objects.get(payment_hash=invoice.payment_hash)

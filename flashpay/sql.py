@@ -1,0 +1,170 @@
+"""Cached SQL for the few statements on the busiest paths (API-key auth, invoice creation).
+
+The ORM compiles a queryset again on every call. For a model of forty columns that costs more
+CPU in the web process than PostgreSQL spends answering, and invoice creation runs a handful of
+them. ``ModelSelect`` and ``ModelInsert`` build their SQL text once per model and database
+vendor from the model's metadata, then only bind parameters. Rows become model instances
+through the converters the ORM itself would apply (JSON decoded, SQLite's text decimals and
+datetimes parsed), so callers get the instances a queryset would have given them.
+
+Deliberately small: one table, plus optional joins to the targets of its foreign keys.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.db import connection, models
+
+
+@dataclass(frozen=True)
+class _Part:
+    """The columns of one model in a SELECT: where they sit in the row and how to read them."""
+
+    model: type[models.Model]
+    start: int
+    attnames: tuple[str, ...]
+    converters: tuple[tuple[int, tuple, object], ...]  # (column index, converters, column) where any
+    via: models.ForeignKey | None  # the foreign key of the main model this part is joined through
+
+
+def _converters(field: models.Field, alias: str) -> tuple[tuple, object]:
+    """The ORM's converters for a column, and the column expression they are called with."""
+    col = field.get_col(alias)
+    return tuple(connection.ops.get_db_converters(col)) + tuple(col.get_db_converters(connection)), col
+
+
+class ModelSelect:
+    """``SELECT <every column> FROM <table> [JOIN <fk targets>] WHERE <where>``, compiled once.
+
+    ``where`` is SQL with ``%s`` placeholders; ``{t}`` names the main table, ``{related_name}``
+    the joined table of that foreign key (e.g. ``{user}``). Nullable foreign keys are LEFT
+    JOINed and give ``None`` when unset.
+    """
+
+    def __init__(self, model: type[models.Model], *, where: str, related: Sequence[str] = ()):
+        self.model, self.where, self.related = model, where, tuple(related)
+        self._compiled: dict[str, tuple[str, list[_Part]]] = {}
+
+    def _compile(self) -> tuple[str, list[_Part]]:
+        compiled = self._compiled.get(connection.vendor)
+        if compiled is not None:
+            return compiled
+        quote = connection.ops.quote_name
+        aliases = {"t": "t0"}
+        columns: list[str] = []
+        parts: list[_Part] = []
+        joins: list[str] = []
+
+        def add(model, alias, via):
+            fields = model._meta.concrete_fields
+            parts.append(
+                _Part(
+                    model=model,
+                    start=len(columns),
+                    attnames=tuple(f.attname for f in fields),
+                    converters=tuple(
+                        (i, convs, col) for i, f in enumerate(fields) for convs, col in [_converters(f, alias)] if convs
+                    ),
+                    via=via,
+                )
+            )
+            columns.extend(f"{alias}.{quote(f.column)}" for f in fields)
+
+        add(self.model, "t0", None)
+        for number, name in enumerate(self.related, start=1):
+            fk = self.model._meta.get_field(name)
+            if not isinstance(fk, models.ForeignKey):
+                raise TypeError(f"{self.model.__name__}.{name} is not a foreign key")
+            target = fk.related_model
+            alias = f"t{number}"
+            aliases[name] = alias
+            kind = "LEFT JOIN" if fk.null else "JOIN"
+            joins.append(
+                f"{kind} {quote(target._meta.db_table)} {alias} "
+                f"ON {alias}.{quote(fk.target_field.column)} = t0.{quote(fk.column)}"
+            )
+            add(target, alias, fk)
+        # Only names from the model's metadata and the caller's constant WHERE text are joined in.
+        sql = " ".join(
+            [f"SELECT {', '.join(columns)} FROM {quote(self.model._meta.db_table)} t0", *joins,  # noqa: S608
+             "WHERE " + self.where.format(**aliases)]
+        )
+        compiled = self._compiled[connection.vendor] = (sql, parts)
+        return compiled
+
+    def all(self, params: Sequence) -> list[models.Model]:
+        sql, parts = self._compile()
+        with connection.cursor() as cursor:
+            cursor.execute(sql, list(params))
+            rows = cursor.fetchall()
+        return [self._instance(row, parts) for row in rows]
+
+    def first(self, params: Sequence) -> models.Model | None:
+        """The one row of a unique lookup, or None."""
+        found = self.all(params)
+        return found[0] if found else None
+
+    @staticmethod
+    def _instance(row: Sequence, parts: list[_Part]) -> models.Model:
+        main = None
+        for part in parts:
+            values = list(row[part.start : part.start + len(part.attnames)])
+            for index, converters, col in part.converters:
+                for convert in converters:
+                    values[index] = convert(values[index], col, connection)
+            if part.via is None:
+                main = part.model.from_db(connection.alias, part.attnames, values)
+                continue
+            pk_index = part.attnames.index(part.model._meta.pk.attname)
+            related = None if values[pk_index] is None else part.model.from_db(connection.alias, part.attnames, values)
+            part.via.set_cached_value(main, related)
+        return main
+
+
+class ModelInsert:
+    """A multi-row ``INSERT`` of new instances, compiled once per row count; sets auto primary keys.
+
+    Fields are prepared as ``Model.save`` would (``pre_save`` for auto_now/defaults, then
+    ``get_db_prep_save``). Validation stays with the caller (``full_clean`` as the call site needs).
+    """
+
+    def __init__(self, model: type[models.Model]):
+        self.model = model
+        pk = model._meta.pk
+        self.auto_pk = pk if isinstance(pk, models.AutoField) else None
+        self.fields = [f for f in model._meta.concrete_fields if f is not self.auto_pk]
+        self._sql: dict[tuple[str, int], str] = {}
+
+    def _statement(self, rows: int) -> str:
+        key = (connection.vendor, rows)
+        sql = self._sql.get(key)
+        if sql is None:
+            quote = connection.ops.quote_name
+            one = "(" + ", ".join(["%s"] * len(self.fields)) + ")"
+            sql = (  # names from the model's metadata and placeholders only
+                f"INSERT INTO {quote(self.model._meta.db_table)} ({', '.join(quote(f.column) for f in self.fields)}) "  # noqa: S608
+                f"VALUES {', '.join([one] * rows)}"
+            )
+            if self.auto_pk is not None:
+                sql += f" RETURNING {quote(self.auto_pk.column)}"
+            sql = self._sql[key] = sql
+        return sql
+
+    def execute(self, instances: Iterable[models.Model]) -> None:
+        instances = list(instances)
+        if not instances:
+            return
+        params = []
+        for instance in instances:
+            for field in self.fields:
+                params.append(field.get_db_prep_save(field.pre_save(instance, True), connection))
+        with connection.cursor() as cursor:
+            cursor.execute(self._statement(len(instances)), params)
+            if self.auto_pk is not None:
+                ids = [row[0] for row in cursor.fetchall()]
+                for instance, pk in zip(instances, ids, strict=True):
+                    setattr(instance, self.auto_pk.attname, pk)
+        for instance in instances:
+            instance._state.adding = False
+            instance._state.db = connection.alias
