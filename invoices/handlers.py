@@ -72,3 +72,4 @@ def invoices_register() -> None:
     # django-q2's scheduler wakes about every 30 s; one minute is the finest interval it honours.
     register_schedule("invoices.expire", "invoices.tasks.invoices_expire_task", minutes=1)
     register_schedule("invoices.own-node-sync", "invoices.tasks.invoices_own_node_sync_task", minutes=1)
+    register_schedule("invoices.lightning-remainders", "invoices.tasks.invoice_lightning_remainders_sweep_task", minutes=1)

@@ -248,7 +248,12 @@ class Invoice(models.Model):
 
 
 class InvoicePaymentPrompt(models.Model):
-    """One way to pay an invoice: an on-chain address or a BOLT11 invoice (matched by payment hash)."""
+    """One way to pay an invoice: an on-chain address or a BOLT11 invoice (matched by payment hash).
+
+    A BOLT11 cannot change its amount, so after a partial payment the BTC-LN prompt is replaced by
+    one for the rest (invoices/services/remainder.py): the old row stays, ``superseded_at`` set,
+    because a payment to its payment hash still counts; each method has one current prompt.
+    """
 
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="prompts")
     payment_method_id = models.CharField(max_length=20, choices=PaymentMethodId.choices)
@@ -258,12 +263,26 @@ class InvoicePaymentPrompt(models.Model):
     key_path = models.CharField(max_length=50, blank=True, default="")
     # Lightning on the server's node: settlements credit the merchant's ledger account.
     internal_node = models.BooleanField(default=False)
+    # BTC-LN: the msat this BOLT11 asks for. Null on the prompts invoice_create mints, which ask
+    # for the invoice's amount (any amount for a top-up).
+    amount_msat = models.BigIntegerField(null=True, blank=True)
+    # Replaced by a newer prompt of the same method (a BOLT11 for what was still due).
+    superseded_at = models.DateTimeField(null=True, blank=True)
+    # A superseded BOLT11 the node can no longer take: it canceled it, or had been paid first.
+    node_canceled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.UniqueConstraint(fields=["invoice", "payment_method_id"], name="invoices_prompt_unique_method"),
+            models.UniqueConstraint(
+                fields=["invoice", "payment_method_id"],
+                condition=Q(superseded_at__isnull=True),
+                name="invoices_prompt_unique_current_method",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_msat__isnull=True) | Q(amount_msat__gt=0), name="invoices_prompt_amount_positive"
+            ),
             models.CheckConstraint(
                 condition=Q(payment_method_id="BTC-CHAIN", address__isnull=False)
                 | Q(payment_method_id="BTC-LN", payment_hash__isnull=False)

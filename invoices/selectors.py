@@ -6,7 +6,8 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 
 from flashpay.errors import NotFound
 from flashpay.money import MSAT_PER_BTC, MSAT_PER_SAT
@@ -88,6 +89,21 @@ def invoice_paid(*, invoice: Invoice, payments: list[InvoicePayment] | None = No
     accounted = sum(p.amount_msat for p in payments if p.status != InvoicePaymentStatus.INVALID)
     settled = sum(p.amount_msat for p in payments if p.status == InvoicePaymentStatus.SETTLED)
     return Paid(accounted_msat=accounted, settled_msat=settled)
+
+
+def lightning_prompt_asked_msat(*, invoice: Invoice, prompt: InvoicePaymentPrompt) -> int | None:
+    """What a BTC-LN prompt's BOLT11 asks for (None: any amount, a top-up's)."""
+    return prompt.amount_msat if prompt.amount_msat is not None else invoice.amount_msat
+
+
+def invoice_lightning_prompt_current(*, invoice: Invoice, prompt: InvoicePaymentPrompt, paid_msat: int) -> bool:
+    """False when a New invoice's BOLT11 asks for other than what is due (it was minted before a
+    partial payment, or before one was reorged out): paying it would overpay or fall short, so it
+    is not offered until invoices/services/remainder.py has minted one for the rest."""
+    if prompt.payment_method_id != PaymentMethodId.BTC_LN or invoice.status != InvoiceStatus.NEW or invoice.amount_msat is None:
+        return True
+    due = invoice.amount_msat - paid_msat
+    return due <= 0 or lightning_prompt_asked_msat(invoice=invoice, prompt=prompt) == due
 
 
 def invoice_needed_msat(invoice: Invoice) -> int:
@@ -172,7 +188,8 @@ def payment_method_data(
 ) -> dict:
     """Greenfield ``InvoicePaymentMethodDataModel`` of one prompt."""
     paid = invoice_paid(invoice=invoice, payments=payments)
-    mine = [p for p in payments if p.prompt_id == prompt.pk]
+    # by method, not by prompt: payments to a BOLT11 since replaced (superseded) still count here
+    mine = [p for p in payments if p.payment_method_id == prompt.payment_method_id]
     method_paid = sum(p.amount_msat for p in mine if p.status != InvoicePaymentStatus.INVALID)
     amount = invoice.amount_msat if invoice.amount_msat is not None else paid.accounted_msat
     due = amount - paid.accounted_msat if invoice.amount_msat is not None else 0
@@ -209,7 +226,8 @@ def payment_method_data(
         "amount": btc_text(amount),
         "paymentMethodFee": "0.00000000",
         "payments": [payment_data(p) for p in mine],
-        "activated": True,
+        # a BOLT11 for an amount no longer due is not offered until its replacement is minted
+        "activated": invoice_lightning_prompt_current(invoice=invoice, prompt=prompt, paid_msat=paid.accounted_msat),
         "additionalData": additional,
     }
 
@@ -219,7 +237,8 @@ def invoice_payment_methods_data(*, invoice: Invoice, only_accounted: bool = Tru
     shown = [p for p in payments if not only_accounted or p.status != InvoicePaymentStatus.INVALID]
     return [
         payment_method_data(invoice=invoice, prompt=prompt, payments=shown, include_sensitive=include_sensitive)
-        for prompt in invoice.prompts.order_by("pk")
+        # the current prompt of each method (a replaced BOLT11's payments show under its method)
+        for prompt in invoice.prompts.filter(superseded_at__isnull=True).order_by("payment_method_id")
     ]
 
 
@@ -328,9 +347,9 @@ def invoice_checkout_data(*, invoice_id: str) -> dict:
     paid_msat = invoice_paid(invoice=invoice).accounted_msat
     if invoice.amount_msat is not None:
         due_msat = max(invoice.amount_msat - paid_msat, 0)
-    if ln is not None and paid_msat > 0:
-        # A BOLT11 cannot change its amount: once part is paid it would overpay, so the QR offers
-        # only the on-chain remainder (a new BOLT11 for the rest is not minted yet).
+    if ln is not None and not ln["activated"]:
+        # A BOLT11 cannot change its amount: after a partial payment the QR offers the on-chain
+        # remainder alone until the BOLT11 for the rest is minted (invoices/services/remainder.py).
         ln = None
     unified = unified_qr = None
     if chain is not None:
@@ -394,4 +413,44 @@ def invoice_store_id_for_payment_hash(*, payment_hash: str) -> str | None:
         InvoicePaymentPrompt.objects.filter(payment_hash=payment_hash, payment_method_id=PaymentMethodId.BTC_LN)
         .values_list("invoice__store_id", flat=True)
         .first()
+    )
+
+
+def invoices_lightning_remainder_due(*, now: datetime, limit: int = 200) -> list[str]:
+    """Ids of New invoices, not yet expired, whose current BOLT11 asks for other than what is due
+    (the remainder sweep's work list). Only invoices with a payment row can be in that state."""
+    accounted = (
+        InvoicePayment.objects.filter(invoice=OuterRef("pk"))
+        .exclude(status=InvoicePaymentStatus.INVALID)
+        .values("invoice")
+        .annotate(total=Sum("amount_msat"))
+        .values("total")
+    )
+    asked = InvoicePaymentPrompt.objects.filter(
+        invoice=OuterRef("pk"), payment_method_id=PaymentMethodId.BTC_LN, superseded_at__isnull=True
+    ).values("amount_msat")[:1]
+    query = (
+        Invoice.objects.filter(status=InvoiceStatus.NEW, amount_msat__isnull=False, expires_at__gt=now)
+        .filter(Exists(InvoicePayment.objects.filter(invoice=OuterRef("pk"))))
+        .filter(Exists(asked))
+        .annotate(paid=Coalesce(Subquery(accounted), 0), asked=Coalesce(Subquery(asked), F("amount_msat")))
+        .filter(amount_msat__gt=F("paid"))
+        .exclude(asked=F("amount_msat") - F("paid"))
+        .order_by("expires_at")
+    )
+    return list(query.values_list("pk", flat=True)[:limit])
+
+
+def invoice_prompts_node_cancel_due(*, now: datetime, limit: int = 200) -> list[InvoicePaymentPrompt]:
+    """Replaced BOLT11s not yet canceled on their node while they could still be paid (their
+    expiry is at most the invoice's)."""
+    return list(
+        InvoicePaymentPrompt.objects.filter(
+            payment_method_id=PaymentMethodId.BTC_LN,
+            superseded_at__isnull=False,
+            node_canceled_at__isnull=True,
+            invoice__expires_at__gt=now,
+        )
+        .select_related("invoice")
+        .order_by("pk")[:limit]
     )

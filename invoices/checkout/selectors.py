@@ -13,6 +13,7 @@ from invoices.checkout.qr import qr_svg
 from invoices.models import (
     Invoice,
     InvoicePayment,
+    InvoicePaymentPrompt,
     InvoicePaymentStatus,
     InvoiceStatus,
     PaymentMethodId,
@@ -46,9 +47,21 @@ def checkout_screen(*, status: str, additional_status: str) -> str:
     return "pay"
 
 
-def checkout_version(*, status: str, additional_status: str, paid_msat: int) -> str:
-    """What the page was rendered from; the script re-fetches the panel when the polled one differs."""
-    return f"{status}.{additional_status}.{paid_msat}"
+def checkout_version(*, status: str, additional_status: str, paid_msat: int, ln_prompt_id: int | None) -> str:
+    """What the page was rendered from; the script re-fetches the panel when the polled one differs.
+
+    The current BTC-LN prompt is part of it: the BOLT11 for the rest of a partly paid invoice is
+    minted after the payment, and the page must then show it.
+    """
+    return f"{status}.{additional_status}.{paid_msat}.{ln_prompt_id or 0}"
+
+
+def _ln_prompt_id_subquery() -> Subquery:
+    return Subquery(
+        InvoicePaymentPrompt.objects.filter(
+            invoice=OuterRef("pk"), payment_method_id=PaymentMethodId.BTC_LN, superseded_at__isnull=True
+        ).values("pk")[:1]
+    )
 
 
 def sats_text(msat: int) -> str:
@@ -77,8 +90,8 @@ def checkout_status_data(*, invoice_id: str) -> dict:
     """The small JSON the page polls: one query on the invoice's primary key (payments summed inside)."""
     row = (
         Invoice.objects.filter(pk=invoice_id)
-        .annotate(paid_msat=_paid_msat_subquery())
-        .values("status", "additional_status", "expires_at", "checkout", "order_id", "paid_msat")
+        .annotate(paid_msat=_paid_msat_subquery(), ln_prompt_id=_ln_prompt_id_subquery())
+        .values("status", "additional_status", "expires_at", "checkout", "order_id", "paid_msat", "ln_prompt_id")
         .first()
     )
     if row is None:
@@ -92,7 +105,9 @@ def checkout_status_data(*, invoice_id: str) -> dict:
         "status": status,
         "additionalStatus": extra,
         "screen": checkout_screen(status=status, additional_status=extra),
-        "version": checkout_version(status=status, additional_status=extra, paid_msat=paid_msat),
+        "version": checkout_version(
+            status=status, additional_status=extra, paid_msat=paid_msat, ln_prompt_id=row["ln_prompt_id"]
+        ),
         "expirationTime": int(row["expires_at"].timestamp()),
         "redirectURL": redirect,
     }
@@ -106,8 +121,8 @@ def _tabs(data: dict) -> list[dict]:
     methods = {m["paymentMethodId"]: m for m in data["paymentMethods"]}
     chain = methods.get(PaymentMethodId.BTC_CHAIN)
     ln = methods.get(PaymentMethodId.BTC_LN)
-    if ln is not None and data["unifiedLink"] and "lightning=" not in data["unifiedLink"] and chain is not None:
-        ln = None  # partly paid: the BOLT11 asks for the full amount (see invoice_checkout_data)
+    if ln is not None and not ln["activated"]:
+        ln = None  # partly paid: the BOLT11 for the rest is not minted yet (see invoice_checkout_data)
     tabs = []
     if chain is not None and ln is not None:
         tabs.append({"id": "unified", "link": data["unifiedLink"], "copy": data["unifiedLink"], "qr": qr_svg(data["unifiedQr"])})
@@ -132,7 +147,13 @@ def checkout_page_data(*, invoice_id: str) -> dict:
     destinations); never the rest of the metadata, the buyer's e-mail or the wallet's derivation.
     """
     data = invoice_checkout_data(invoice_id=invoice_id)
-    own = Invoice.objects.filter(pk=invoice_id).values("order_id", "checkout").first() or {}
+    own = (
+        Invoice.objects.filter(pk=invoice_id)
+        .annotate(ln_prompt_id=_ln_prompt_id_subquery())
+        .values("order_id", "checkout", "ln_prompt_id")
+        .first()
+        or {}
+    )
     own_checkout = own.get("checkout") if isinstance(own.get("checkout"), dict) else {}
     paid_msat = (data["amountMsat"] or 0) - (data["dueMsat"] or 0) if data["amountMsat"] is not None else None
     if paid_msat is None:  # top-up: what was paid so far
@@ -147,7 +168,10 @@ def checkout_page_data(*, invoice_id: str) -> dict:
         # the invoice's own choice, as opposed to data["defaultLanguage"] which falls back to the store's
         "invoiceDefaultLanguage": own_checkout.get("defaultLanguage"),
         "screen": checkout_screen(status=data["status"], additional_status=data["additionalStatus"]),
-        "version": checkout_version(status=data["status"], additional_status=data["additionalStatus"], paid_msat=paid_msat),
+        "version": checkout_version(
+            status=data["status"], additional_status=data["additionalStatus"], paid_msat=paid_msat,
+            ln_prompt_id=own.get("ln_prompt_id"),
+        ),
         "isFiat": fiat,
         "rateText": f"{Decimal(data['rate']):,}" if fiat else None,
         "totalBtc": btc_text(data["amountMsat"]) if data["amountMsat"] is not None else None,

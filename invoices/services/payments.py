@@ -26,6 +26,7 @@ from invoices.models import (
 )
 from invoices.onchain.selectors import onchain_cursor_get
 from invoices.selectors import invoice_needed_msat, invoice_paid, required_confirmations
+from invoices.services.remainder import invoice_lightning_remainder_queue
 from invoices.services.state import (
     EVENT_PAYMENT_SETTLED,
     EVENT_RECEIVED_PAYMENT,
@@ -200,6 +201,8 @@ def invoice_payment_onchain_record(
         )
         if changed:
             invoice_evaluate(invoice=invoice, actor=WATCHER, reason=f"on-chain payment {txid}:{vout} {chain_status}")
+            # still New with money due: a BOLT11 for the rest, minted by a task after commit
+            invoice_lightning_remainder_queue(invoice=invoice)
     return payment
 
 
@@ -266,6 +269,7 @@ def invoice_payment_lightning_record(*, payment_hash: str, amount_received_msat:
             )
         if changed:
             invoice_evaluate(invoice=invoice, actor=WATCHER, reason=f"lightning payment {payment_hash} settled")
+            invoice_lightning_remainder_queue(invoice=invoice)
     return payment
 
 
@@ -288,6 +292,7 @@ def invoice_own_node_payments_sync(*, limit: int = 500) -> int:
             payment_method_id=PaymentMethodId.BTC_LN,
             internal_node=False,
             payments__isnull=True,
+            node_canceled_at__isnull=True,  # a replaced BOLT11 the node canceled cannot be paid
             invoice__status__in=[S.NEW, S.EXPIRED],
             invoice__monitoring_expires_at__gt=now,
         )

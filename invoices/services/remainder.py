@@ -1,0 +1,233 @@
+"""A fresh BOLT11 for what is still due after a partial payment; the BOLT11 it replaces is canceled on its node.
+
+A BOLT11 commits to its amount, so once part of an invoice is paid (on-chain, say) the BTC-LN
+prompt minted at creation would make a Lightning payer pay the full amount again. Like BTCPay,
+the invoice then gets a new BOLT11 for exactly the amount due, expiring with the invoice.
+
+Where it runs: a django-q2 task queued when a payment commits (``invoice_lightning_remainder_queue``
+from the payment recorders), plus a sweep every minute for a lost enqueue or a node that was
+away. Not on read: the checkout page, its polled status and the Greenfield API are public or
+hot GETs, and minting there would let anyone holding an invoice link make our node work and
+would write from a GET. The payment recorders stay fast: they only register an on-commit hook.
+Until the task has run, readers treat the old BOLT11 as stale (not ``activated``; the checkout
+leaves it out), so nobody is offered a BOLT11 for the wrong amount.
+
+Money is never lost: the old prompt row stays (``superseded_at``) and a payment to its payment
+hash is still recorded against the invoice; the old BOLT11 is canceled on the node after the
+swap commits (a second task, retried by the sweep), so it can no longer be paid.
+"""
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from invoices.locks import invoice_lock
+from invoices.models import (
+    Invoice,
+    InvoicePaymentPrompt,
+    InvoiceStatus,
+    PaymentMethodId,
+    StorePaymentMethod,
+)
+from invoices.selectors import (
+    invoice_lightning_prompt_current,
+    invoice_paid,
+    invoice_prompts_node_cancel_due,
+    invoices_lightning_remainder_due,
+)
+from invoices.services.nodes import lightning_backend
+from invoices.services.store_payment_methods import connection_string_open
+from lightning.backends.base import InvoiceState, LightningBackend
+from lightning.errors import LightningError
+from lightning.selectors import lightning_invoice_get
+from lightning.services import (
+    lightning_invoice_cancel_on_node,
+    lightning_invoice_create,
+    lightning_invoice_mark_canceled,
+)
+
+logger = logging.getLogger(__name__)
+
+REFRESH_TASK = "invoices.tasks.invoice_lightning_remainder_task"
+CANCEL_TASK = "invoices.tasks.invoice_prompt_node_cancel_task"
+# A payment landing between the mint and the swap makes the minted BOLT11 stale: mint again, a
+# few times at most (the sweep carries on after that).
+MAX_MINT_ATTEMPTS = 3
+
+
+def _enqueue(func: str, arg) -> None:
+    """Queue a task; if the broker is down the sweep does the work instead."""
+    from django_q.tasks import async_task
+
+    try:
+        async_task(func, arg, group="invoices")
+    except Exception:  # noqa: BLE001 - the payment is committed; a lost enqueue only delays the BOLT11
+        logger.warning("could not queue %s(%s); the sweep will run it", func, arg, exc_info=True)
+
+
+def invoice_lightning_remainder_queue(*, invoice: Invoice) -> None:
+    """Called by the payment recorders with the LOCKED invoice they just evaluated: once their
+    transaction commits, queue a fresh BOLT11 for what is due. No query, no node call here."""
+    if invoice.status != InvoiceStatus.NEW or invoice.amount_msat is None:
+        return
+    methods = invoice.checkout.get("paymentMethods") if isinstance(invoice.checkout, dict) else None
+    if not methods or PaymentMethodId.BTC_LN not in methods:
+        return
+    invoice_id = invoice.pk
+    transaction.on_commit(lambda: _enqueue(REFRESH_TASK, invoice_id))
+
+
+def _no_transaction(name: str) -> None:
+    if transaction.get_connection().in_atomic_block:
+        raise RuntimeError(f"{name} calls the Lightning node: not inside a transaction")
+
+
+def _current_ln_prompt(invoice: Invoice, *, lock: bool = False) -> InvoicePaymentPrompt | None:
+    prompts = invoice.prompts.filter(payment_method_id=PaymentMethodId.BTC_LN, superseded_at__isnull=True)
+    if lock:
+        prompts = prompts.select_for_update(no_key=True, of=("self",))
+    return prompts.first()
+
+
+def _due_msat(invoice: Invoice) -> int:
+    return invoice.amount_msat - invoice_paid(invoice=invoice).accounted_msat
+
+
+def _backend(*, invoice: Invoice, prompt: InvoicePaymentPrompt) -> LightningBackend | None:
+    """The node that minted ``prompt``: the server's, or the merchant's own (None once removed)."""
+    if prompt.internal_node:
+        return lightning_backend()
+    method = StorePaymentMethod.objects.filter(
+        store_id=invoice.store_id, payment_method_id=PaymentMethodId.BTC_LN, internal_node=False
+    ).first()
+    if method is None:
+        return None
+    return lightning_backend(connection_string_open(method=method))
+
+
+def _swap(*, invoice_id: str, old: InvoicePaymentPrompt, due: int, bolt11: str, payment_hash: str) -> InvoicePaymentPrompt | None:
+    """Replace ``old`` by the minted BOLT11 if nothing moved since it was minted; the new prompt or None."""
+    with transaction.atomic():
+        invoice = invoice_lock(invoice_id=invoice_id)
+        current = _current_ln_prompt(invoice, lock=True)
+        now = timezone.now()
+        if (
+            invoice.status != InvoiceStatus.NEW
+            or invoice.expires_at <= now
+            or current is None
+            or current.pk != old.pk
+            or _due_msat(invoice) != due
+        ):
+            return None
+        current.superseded_at = now
+        current.save(update_fields=["superseded_at"])
+        new = InvoicePaymentPrompt(
+            invoice=invoice,
+            payment_method_id=PaymentMethodId.BTC_LN,
+            destination=bolt11,
+            payment_hash=payment_hash,
+            internal_node=current.internal_node,
+            amount_msat=due,
+            created_at=now,
+        )
+        # The invoice is locked in hand and the database holds the constraints.
+        new.full_clean(exclude=["invoice"], validate_unique=False, validate_constraints=False)
+        new.save(force_insert=True)
+        old_id = current.pk
+        transaction.on_commit(lambda: _enqueue(CANCEL_TASK, old_id))
+    logger.info("invoice %s: BTC-LN %s replaced by %s for the %s msat due", invoice_id, old.payment_hash, payment_hash, due)
+    return new
+
+
+def _discard(*, backend: LightningBackend, payment_hash: str) -> None:
+    """A BOLT11 minted but never shown (the invoice moved on meanwhile): cancel it on the node."""
+    try:
+        if lightning_invoice_cancel_on_node(backend=backend, payment_hash=payment_hash) == InvoiceState.CANCELED:
+            lightning_invoice_mark_canceled(payment_hash=payment_hash)
+    except LightningError as exc:
+        # Nobody has it, and it expires with the invoice.
+        logger.warning("could not cancel the unused BOLT11 %s (%s)", payment_hash, exc.code)
+
+
+def invoice_lightning_remainder_refresh(*, invoice_id: str) -> InvoicePaymentPrompt | None:
+    """Give a New, partly paid invoice a BTC-LN BOLT11 for exactly what is due, expiring when the
+    invoice does; returns the new prompt, or None when there was nothing to do.
+
+    Order of work, as in invoice_create: read, call the node with no transaction open, then swap
+    the prompts in one short transaction under the invoice's row lock, re-checking that no
+    payment arrived in between (else the minted BOLT11 is canceled and minting starts over).
+    Idempotent: a second run finds the prompt current. A node failure raises LightningError
+    with nothing written. The old BOLT11 is canceled on the node by a task queued on commit.
+    """
+    _no_transaction("invoice_lightning_remainder_refresh")
+    for _attempt in range(MAX_MINT_ATTEMPTS):
+        invoice = Invoice.objects.filter(pk=invoice_id).first()
+        if invoice is None or invoice.status != InvoiceStatus.NEW or invoice.amount_msat is None:
+            return None
+        old = _current_ln_prompt(invoice)
+        if old is None:
+            return None
+        due = _due_msat(invoice)
+        if invoice_lightning_prompt_current(invoice=invoice, prompt=old, paid_msat=invoice.amount_msat - due):
+            return None
+        expiry = int((invoice.expires_at - timezone.now()).total_seconds())
+        if expiry < 1:
+            return None  # the expiry task turns it Expired; no BOLT11 outlives its invoice
+        backend = _backend(invoice=invoice, prompt=old)
+        if backend is None:
+            logger.warning("invoice %s: the store's own Lightning node is gone; no BOLT11 for the rest", invoice_id)
+            return None
+        minted_on_node = lightning_invoice_get(payment_hash=old.payment_hash)
+        memo = minted_on_node.memo if minted_on_node is not None else ""
+        minted = lightning_invoice_create(backend=backend, amount_msat=due, memo=memo, expiry=expiry)
+        new = _swap(invoice_id=invoice_id, old=old, due=due, bolt11=minted.bolt11, payment_hash=minted.payment_hash)
+        if new is not None:
+            return new
+        _discard(backend=backend, payment_hash=minted.payment_hash)
+    return None
+
+
+def invoice_prompt_node_cancel(*, prompt: InvoicePaymentPrompt, backend: LightningBackend | None = None) -> InvoicePaymentPrompt:
+    """Cancel a superseded BOLT11 on its node so it can no longer be paid (LND CancelInvoice,
+    CLN delinvoice). Idempotent; a node failure leaves ``node_canceled_at`` empty for the sweep.
+
+    If the node was paid first it answers SETTLED: the watcher records that payment against the
+    invoice like any other (matched by payment hash), so nothing is lost and nothing is left to cancel.
+    """
+    _no_transaction("invoice_prompt_node_cancel")
+    if prompt.payment_method_id != PaymentMethodId.BTC_LN or prompt.superseded_at is None or prompt.node_canceled_at is not None:
+        return prompt
+    backend = backend or _backend(invoice=prompt.invoice, prompt=prompt)
+    if backend is None:
+        return prompt
+    try:
+        state = lightning_invoice_cancel_on_node(backend=backend, payment_hash=prompt.payment_hash)
+    except LightningError as exc:
+        logger.warning("invoice %s: could not cancel the replaced BOLT11 %s (%s); will retry", prompt.invoice_id, prompt.payment_hash, exc.code)
+        return prompt
+    if state == InvoiceState.CANCELED:
+        lightning_invoice_mark_canceled(payment_hash=prompt.payment_hash)
+    prompt.node_canceled_at = timezone.now()
+    InvoicePaymentPrompt.objects.filter(pk=prompt.pk, node_canceled_at__isnull=True).update(node_canceled_at=prompt.node_canceled_at)
+    return prompt
+
+
+def invoice_lightning_remainders_sweep(*, limit: int = 200) -> int:
+    """The periodic catch-up: refresh every stale BTC-LN prompt of a New invoice and cancel every
+    replaced BOLT11 not yet canceled (their tasks were lost, or the node was away). Returns the
+    number of prompts minted or canceled."""
+    _no_transaction("invoice_lightning_remainders_sweep")
+    done = 0
+    for invoice_id in invoices_lightning_remainder_due(now=timezone.now(), limit=limit):
+        try:
+            if invoice_lightning_remainder_refresh(invoice_id=invoice_id) is not None:
+                done += 1
+        except LightningError as exc:
+            logger.warning("invoice %s: no BOLT11 for the rest yet (%s); will retry", invoice_id, exc.code)
+    for prompt in invoice_prompts_node_cancel_due(now=timezone.now(), limit=limit):
+        if invoice_prompt_node_cancel(prompt=prompt).node_canceled_at is not None:
+            done += 1
+    return done
+

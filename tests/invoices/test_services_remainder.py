@@ -1,0 +1,252 @@
+"""After a partial payment, BTC-LN offers a fresh BOLT11 for exactly what is still due (minted by a task
+after commit, the old BOLT11 canceled on the node), over the devnodes: bitcoind for the partial
+payment, LND for the Lightning one."""
+import time
+from decimal import Decimal
+
+import bolt11
+import pytest
+from django.db import transaction
+from django_q.models import OrmQ
+
+from flashpay.ledger.models import Account
+from invoices import tasks
+from invoices.models import InvoicePayment, InvoicePaymentPrompt
+from invoices.onchain.services import onchain_sync_once
+from invoices.services.lnurl import invoice_lnurl_pay_request
+from invoices.services.payments import invoice_payment_onchain_record
+from invoices.services.remainder import (
+    invoice_lightning_remainder_refresh,
+    invoice_lightning_remainders_sweep,
+)
+from lightning.backends import InvoiceState, PaymentStatus
+from lightning.models import LightningInvoice
+from lightning.services import lightning_invoices_reconcile
+from tests.invoices.conftest import deliver
+from tests.invoices.factories import make_invoice
+
+SAT = 1000
+REMAINDER_TASK = "invoices.tasks.invoice_lightning_remainder_task"
+CANCEL_TASK = "invoices.tasks.invoice_prompt_node_cancel_task"
+
+
+def _queued(func: str) -> list[tuple]:
+    return [q.task["args"] for q in OrmQ.objects.all() if q.func() == func]
+
+
+def _create(api_client, store, headers, **checkout):
+    body = {
+        "amount": "10.00", "currency": "USD",
+        "checkout": {"speedPolicy": "MediumSpeed", "paymentMethods": ["BTC-CHAIN", "BTC-LN"], **checkout},
+    }
+    response = api_client.post(f"/api/v1/stores/{store.pk}/invoices", body, format="json", **headers)
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def _methods(api_client, invoice_id, headers):
+    response = api_client.get(f"/api/v1/invoices/{invoice_id}/payment-methods", **headers)
+    assert response.status_code == 200, response.content
+    return {m["paymentMethodId"]: m for m in response.json()}
+
+
+def _get(api_client, invoice_id, headers):
+    return api_client.get(f"/api/v1/invoices/{invoice_id}", **headers).json()
+
+
+def _pay_onchain(bitcoind_client, bitcoind_miner, address: str, btc: str) -> None:
+    bitcoind_miner.send_to_address(address, Decimal(btc))
+    onchain_sync_once(client=bitcoind_client)
+    deliver()
+
+
+def _record_lightning(lnd_backend, lnd_network) -> None:
+    """What the watcher does: ask our node about its open invoices, then deliver the events."""
+    lightning_invoices_reconcile(backend=lnd_backend, node_pubkey=lnd_network.nodes["flashpay"].pubkey)
+    deliver()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_partial_onchain_payment_then_the_rest_over_lightning(
+    api_client, client, shop, bitcoind_client, bitcoind_miner, lnd_network, lnd_backend, lnd_external
+):
+    store, headers = shop
+    onchain_sync_once(client=bitcoind_client)
+    # given an invoice of 10 USD = 20,000 sats, payable on-chain and over Lightning
+    invoice = _create(api_client, store, headers)
+    before = _methods(api_client, invoice["id"], headers)
+    old_bolt11 = before["BTC-LN"]["destination"]
+    assert bolt11.decode(old_bolt11).amount_msat == 20_000 * SAT
+
+    # when 12,000 sats arrive on-chain
+    _pay_onchain(bitcoind_client, bitcoind_miner, before["BTC-CHAIN"]["destination"], "0.00012")
+    assert (_get(api_client, invoice["id"], headers)["additionalStatus"]) == "PaidPartial"
+    # then the recorder only queued the mint, once its transaction committed
+    assert _queued(REMAINDER_TASK) == [(invoice["id"],)]
+    stale = _methods(api_client, invoice["id"], headers)["BTC-LN"]
+    # the full-amount BOLT11 is not offered in the meantime
+    assert stale["destination"] == old_bolt11 and stale["activated"] is False
+    status_before = client.get(f"/i/{invoice['id']}/status").json()
+    page = client.get(f"/i/{invoice['id']}").content.decode()
+    assert "lightning=" not in page and old_bolt11 not in page
+
+    # when the worker runs the task (twice: the queue may deliver twice)
+    assert tasks.invoice_lightning_remainder_task(invoice["id"]) is True
+    assert tasks.invoice_lightning_remainder_task(invoice["id"]) is False
+
+    # then BTC-LN is a new BOLT11 for exactly the 8,000 sats due, expiring with the invoice
+    methods = _methods(api_client, invoice["id"], headers)
+    ln = methods["BTC-LN"]
+    assert ln["destination"] != old_bolt11 and ln["activated"] is True
+    assert ln["paymentLink"] == f"lightning:{ln['destination']}"
+    assert ln["due"] == "0.00008000" and methods["BTC-CHAIN"]["due"] == "0.00008000"
+    decoded = bolt11.decode(ln["destination"])
+    assert decoded.amount_msat == 8_000 * SAT
+    remaining = invoice["expirationTime"] - time.time()
+    assert remaining - 30 < decoded.date + decoded.expiry - time.time() <= remaining + 1
+    # the checkout offers it in the unified QR and on its own tab, and the page reloads its panel
+    status_after = client.get(f"/i/{invoice['id']}/status").json()
+    assert status_after["version"] != status_before["version"]
+    page = client.get(f"/i/{invoice['id']}").content.decode()
+    chain_address = methods["BTC-CHAIN"]["destination"]
+    assert f'href="bitcoin:{chain_address}?amount=0.00008000&amp;lightning={ln["destination"]}"' in page
+    assert "Copy Lightning invoice" in page and old_bolt11 not in page
+    assert f'data-version="{status_after["version"]}"' in page
+
+    # and the replaced BOLT11 is canceled on the node by the task queued with the swap
+    old = InvoicePaymentPrompt.objects.get(invoice_id=invoice["id"], destination=old_bolt11)
+    assert old.superseded_at is not None and _queued(CANCEL_TASK) == [(old.pk,)]
+    assert tasks.invoice_prompt_node_cancel_task(old.pk) is True
+    assert lnd_backend.lookup_invoice(old.payment_hash).state == InvoiceState.CANCELED
+    assert LightningInvoice.objects.get(payment_hash=old.payment_hash).status == "canceled"
+    assert lnd_external.pay(old_bolt11, fee_limit_msat=1000, timeout=5).status == PaymentStatus.FAILED
+
+    # when the buyer pays the new BOLT11
+    assert lnd_external.pay(ln["destination"], fee_limit_msat=1000, timeout=5).status == PaymentStatus.SUCCESS
+    _record_lightning(lnd_backend, lnd_network)
+    # then the invoice is paid in full, not over (on-chain still unconfirmed: Processing)
+    data = _get(api_client, invoice["id"], headers)
+    assert (data["status"], data["additionalStatus"], data["paidAmount"]) == ("Processing", "None", "10.00")
+    assert not _queued(REMAINDER_TASK)[1:]  # nothing more to mint once paid
+    bitcoind_miner.generate_to_address(1, bitcoind_miner.get_new_address())
+    onchain_sync_once(client=bitcoind_client)
+    deliver()
+    data = _get(api_client, invoice["id"], headers)
+    assert (data["status"], data["additionalStatus"]) == ("Settled", "None")
+    assert Account.objects.get(kind="merchant", reference=store.pk).posted_msat == 8_000 * SAT
+    # the receipt lists both payments
+    receipt = client.get(f"/i/{invoice['id']}/receipt").content.decode()
+    assert "0.00012000" in receipt and "0.00008000" in receipt
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_payment_to_the_replaced_bolt11_still_counts(
+    api_client, shop, bitcoind_client, bitcoind_miner, lnd_network, lnd_backend, lnd_external
+):
+    store, headers = shop
+    onchain_sync_once(client=bitcoind_client)
+    invoice = _create(api_client, store, headers)
+    old_bolt11 = _methods(api_client, invoice["id"], headers)["BTC-LN"]["destination"]
+    _pay_onchain(bitcoind_client, bitcoind_miner, _methods(api_client, invoice["id"], headers)["BTC-CHAIN"]["destination"], "0.00005")
+    assert tasks.invoice_lightning_remainder_task(invoice["id"]) is True
+    old = InvoicePaymentPrompt.objects.get(invoice_id=invoice["id"], destination=old_bolt11)
+
+    # given the old BOLT11 (20,000 sats) is paid before its cancel ran
+    assert lnd_external.pay(old_bolt11, fee_limit_msat=1000, timeout=5).status == PaymentStatus.SUCCESS
+    _record_lightning(lnd_backend, lnd_network)
+
+    # then the money is recorded against the invoice, under BTC-LN, as paid to the old BOLT11
+    data = _get(api_client, invoice["id"], headers)
+    assert (data["status"], data["additionalStatus"], data["paidAmount"]) == ("Settled", "PaidOver", "12.50")
+    payment = InvoicePayment.objects.get(payment_id=old.payment_hash)
+    assert (payment.invoice_id, payment.prompt_id, payment.amount_msat) == (invoice["id"], old.pk, 20_000 * SAT)
+    ln = _methods(api_client, invoice["id"], headers)["BTC-LN"]
+    assert [(p["id"], p["value"], p["destination"]) for p in ln["payments"]] == [(old.payment_hash, "0.00020000", old_bolt11)]
+    assert Account.objects.get(kind="merchant", reference=store.pk).posted_msat == 20_000 * SAT
+    # when the cancel runs, the node says it was paid first: nothing left to cancel, nothing retried
+    assert tasks.invoice_prompt_node_cancel_task(old.pk) is True
+    assert lnd_backend.lookup_invoice(old.payment_hash).state == InvoiceState.SETTLED
+    assert invoice_lightning_remainders_sweep() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sweep_does_what_lost_tasks_did_not(api_client, shop, lnd_backend):
+    store, _headers = shop
+    invoice = make_invoice(store=store, amount="10")
+    address = invoice.prompts.get(payment_method_id="BTC-CHAIN").address
+    old = invoice.prompts.get(payment_method_id="BTC-LN")
+    invoice_payment_onchain_record(address=address, txid="ab" * 32, vout=0, amount_msat=5_000 * SAT, chain_status="seen", block_height=None)
+    # given the queued tasks were lost: the sweep mints the BOLT11 for the rest and cancels the old
+    assert invoice_lightning_remainders_sweep() == 2
+    current = InvoicePaymentPrompt.objects.get(invoice=invoice, payment_method_id="BTC-LN", superseded_at__isnull=True)
+    assert current.amount_msat == 15_000 * SAT and bolt11.decode(current.destination).amount_msat == 15_000 * SAT
+    assert lnd_backend.lookup_invoice(old.payment_hash).state == InvoiceState.CANCELED
+    assert invoice_lightning_remainders_sweep() == 0
+
+    # when the on-chain payment is double-spent away, the whole amount is due again
+    invoice_payment_onchain_record(address=address, txid="ab" * 32, vout=0, amount_msat=5_000 * SAT, chain_status="removed", block_height=None)
+    assert invoice_lightning_remainders_sweep() == 2
+    current = InvoicePaymentPrompt.objects.get(invoice=invoice, payment_method_id="BTC-LN", superseded_at__isnull=True)
+    assert bolt11.decode(current.destination).amount_msat == 20_000 * SAT
+    assert InvoicePaymentPrompt.objects.filter(invoice=invoice, payment_method_id="BTC-LN").count() == 3
+
+
+@pytest.mark.django_db
+def test_recording_a_payment_calls_no_node_and_minting_refuses_a_transaction(shop, django_capture_on_commit_callbacks):
+    store, _headers = shop
+    invoice = make_invoice(store=store, amount="10")
+    address = invoice.prompts.get(payment_method_id="BTC-CHAIN").address
+    minted = LightningInvoice.objects.count()
+    # when the watcher's recorder takes a partial payment
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        invoice_payment_onchain_record(address=address, txid="cd" * 32, vout=0, amount_msat=5_000 * SAT, chain_status="seen", block_height=None)
+    # then it minted nothing on the node; the mint is queued only once the transaction commits
+    assert LightningInvoice.objects.count() == minted and not _queued(REMAINDER_TASK)
+    for callback in callbacks:
+        callback()
+    assert _queued(REMAINDER_TASK) == [(invoice.pk,)]
+    assert LightningInvoice.objects.count() == minted
+    # and the mint itself refuses to run inside a transaction (the node is never called under a lock)
+    with transaction.atomic(), pytest.raises(RuntimeError, match="not inside a transaction"):
+        invoice_lightning_remainder_refresh(invoice_id=invoice.pk)
+    assert LightningInvoice.objects.count() == minted
+    assert InvoicePaymentPrompt.objects.filter(invoice=invoice).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_nothing_is_minted_for_a_paid_expired_or_top_up_invoice(shop):
+    store, _headers = shop
+    # a top-up takes any amount: its BOLT11 never needs replacing
+    top_up = make_invoice(store=store, amount=None, currency="BTC")
+    address = top_up.prompts.get(payment_method_id="BTC-CHAIN").address
+    invoice_payment_onchain_record(address=address, txid="01" * 32, vout=0, amount_msat=5_000 * SAT, chain_status="seen", block_height=None)
+    assert invoice_lightning_remainder_refresh(invoice_id=top_up.pk) is None
+    # paid in full on-chain
+    paid = make_invoice(store=store, amount="10")
+    address = paid.prompts.get(payment_method_id="BTC-CHAIN").address
+    invoice_payment_onchain_record(address=address, txid="02" * 32, vout=0, amount_msat=20_000 * SAT, chain_status="seen", block_height=None)
+    assert invoice_lightning_remainder_refresh(invoice_id=paid.pk) is None
+    # partly paid but past its expiration
+    late = make_invoice(store=store, amount="10", checkout={"expirationMinutes": 1})
+    address = late.prompts.get(payment_method_id="BTC-CHAIN").address
+    invoice_payment_onchain_record(address=address, txid="03" * 32, vout=0, amount_msat=5_000 * SAT, chain_status="seen", block_height=None)
+    type(late).objects.filter(pk=late.pk).update(expires_at=late.created_at)
+    assert invoice_lightning_remainder_refresh(invoice_id=late.pk) is None
+    assert invoice_lightning_remainders_sweep() == 0
+    assert InvoicePaymentPrompt.objects.filter(superseded_at__isnull=False).count() == 0
+
+
+@pytest.mark.django_db
+def test_lnurl_asks_for_the_rest_after_a_partial_payment(api_client, shop):
+    store, headers = shop
+    response = api_client.put(
+        f"/api/v1/stores/{store.pk}/payment-methods/BTC-LNURL", {"enabled": True, "config": {}}, format="json", **headers
+    )
+    assert response.status_code == 200, response.content
+    invoice = make_invoice(store=store, amount="10", checkout={"paymentMethods": ["BTC-CHAIN", "BTC-LN", "BTC-LNURL"]})
+    address = invoice.prompts.get(payment_method_id="BTC-CHAIN").address
+    invoice_payment_onchain_record(address=address, txid="ef" * 32, vout=0, amount_msat=5_000 * SAT, chain_status="seen", block_height=None)
+
+    # LUD-06: the pay request asks for the rest, so the callback's BOLT11 is minted for it
+    pay_request = invoice_lnurl_pay_request(invoice=invoice)
+    assert (pay_request["minSendable"], pay_request["maxSendable"]) == (15_000 * SAT, 15_000 * SAT)
