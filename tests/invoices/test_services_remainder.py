@@ -14,7 +14,10 @@ from invoices import tasks
 from invoices.models import InvoicePayment, InvoicePaymentPrompt
 from invoices.onchain.services import onchain_sync_once
 from invoices.services.lnurl import invoice_lnurl_pay_request
-from invoices.services.payments import invoice_payment_onchain_record
+from invoices.services.payments import (
+    invoice_own_node_payments_sync,
+    invoice_payment_onchain_record,
+)
 from invoices.services.remainder import (
     invoice_lightning_remainder_refresh,
     invoice_lightning_remainders_sweep,
@@ -22,8 +25,8 @@ from invoices.services.remainder import (
 from lightning.backends import InvoiceState, PaymentStatus
 from lightning.models import LightningInvoice
 from lightning.services import lightning_invoices_reconcile
-from tests.invoices.conftest import deliver
-from tests.invoices.factories import make_invoice
+from tests.invoices.conftest import deliver, vpub
+from tests.invoices.factories import make_invoice, store_setup_payment_methods
 
 SAT = 1000
 REMAINDER_TASK = "invoices.tasks.invoice_lightning_remainder_task"
@@ -250,3 +253,27 @@ def test_lnurl_asks_for_the_rest_after_a_partial_payment(api_client, shop):
     # LUD-06: the pay request asks for the rest, so the callback's BOLT11 is minted for it
     pay_request = invoice_lnurl_pay_request(invoice=invoice)
     assert (pay_request["minSendable"], pay_request["maxSendable"]) == (15_000 * SAT, 15_000 * SAT)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_rest_is_minted_on_the_merchants_own_node(merchant, nodes, lnd_network, lnd_backend):
+    _owner, store, _secret = merchant
+    # the devnode's "external" node plays the merchant's own node
+    store_setup_payment_methods(store=store, xpub=vpub(), lightning=lnd_network.connection_string("external"))
+    invoice = make_invoice(store=store, amount="0.0002", currency="BTC")
+    address = invoice.prompts.get(payment_method_id="BTC-CHAIN").address
+    old = invoice.prompts.get(payment_method_id="BTC-LN")
+    invoice_payment_onchain_record(address=address, txid="aa" * 32, vout=0, amount_msat=5_000 * SAT, chain_status="seen", block_height=None)
+
+    new = invoice_lightning_remainder_refresh(invoice_id=invoice.pk)
+    assert new is not None and new.internal_node is False
+    decoded = bolt11.decode(new.destination)
+    assert decoded.amount_msat == 15_000 * SAT and decoded.payee == lnd_network.nodes["external"].pubkey
+    assert tasks.invoice_prompt_node_cancel_task(old.pk) is True
+    # the old BOLT11 was canceled on the merchant's node, so it is no longer polled there
+    assert lnd_backend.pay(old.destination, fee_limit_msat=100_000, timeout=5).status == PaymentStatus.FAILED
+    assert lnd_backend.pay(new.destination, fee_limit_msat=100_000, timeout=5).status == PaymentStatus.SUCCESS
+    assert invoice_own_node_payments_sync() == 1
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.additional_status) == ("Processing", "None")
+    assert not Account.objects.filter(kind="merchant", reference=store.pk).exists()
