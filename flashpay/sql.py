@@ -7,6 +7,11 @@ vendor from the model's metadata, then only bind parameters. Rows become model i
 through the converters the ORM itself would apply (JSON decoded, SQLite's text decimals and
 datetimes parsed), so callers get the instances a queryset would have given them.
 
+On PostgreSQL the statements go through a server-side-binding cursor, so psycopg prepares
+each one after a few uses on a connection (``prepare_threshold``, DB_PREPARED_STATEMENTS) and
+PostgreSQL stops parsing and planning it per request. The statements are plain column
+comparisons and VALUES lists, whose parameter types PostgreSQL always infers.
+
 Deliberately small: one table, plus optional joins to the targets of its foreign keys.
 """
 from __future__ import annotations
@@ -15,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.db import connection, models
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,26 @@ class _Part:
     attnames: tuple[str, ...]
     converters: tuple[tuple[int, tuple, object], ...]  # (column index, converters, column) where any
     via: models.ForeignKey | None  # the foreign key of the main model this part is joined through
+
+
+def hot_cursor():
+    """A Django cursor (errors translated, queries logged under DEBUG) that binds on the server."""
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        cursor = ServerBindingCursor(connection.connection)
+    return _DebugCursor(cursor, connection) if connection.queries_logged else connection.make_cursor(cursor)
+
+
+class _DebugCursor(CursorDebugWrapper):
+    """Logs the statement as written: Django's reading of the last query assumes client-side binding."""
+
+    def execute(self, sql, params=None):
+        with self.debug_sql(sql, params):
+            return CursorWrapper.execute(self, sql, params)
 
 
 def _converters(field: models.Field, alias: str) -> tuple[tuple, object]:
@@ -95,7 +121,7 @@ class ModelSelect:
 
     def all(self, params: Sequence) -> list[models.Model]:
         sql, parts = self._compile()
-        with connection.cursor() as cursor:
+        with hot_cursor() as cursor:
             cursor.execute(sql, list(params))
             rows = cursor.fetchall()
         return [self._instance(row, parts) for row in rows]
@@ -159,7 +185,7 @@ class ModelInsert:
         for instance in instances:
             for field in self.fields:
                 params.append(field.get_db_prep_save(field.pre_save(instance, True), connection))
-        with connection.cursor() as cursor:
+        with hot_cursor() as cursor:
             cursor.execute(self._statement(len(instances)), params)
             if self.auto_pk is not None:
                 ids = [row[0] for row in cursor.fetchall()]
