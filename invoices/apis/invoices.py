@@ -26,6 +26,7 @@ from flashpay.accounts.permissions import (
 from flashpay.accounts.selectors import store_get
 from flashpay.errors import FieldError
 from flashpay.idempotency.apis import idempotent
+from flashpay.serializers import ReusedFieldsMixin
 from invoices import selectors
 from invoices.apis.shapes import (
     EMPTY_OK,
@@ -210,7 +211,7 @@ class InvoiceListApi(APIView):
 class InvoiceCreateApi(APIView):
     permission_classes = [GreenfieldPermission]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(ReusedFieldsMixin, serializers.Serializer):
         amount = GreenfieldAmountField(required=False, allow_null=True)
         currency = serializers.RegexField(r"^[A-Za-z0-9]{2,10}$", required=False, allow_null=True, allow_blank=True)
         metadata = MetadataField(required=False, allow_null=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
+from flashpay.serializers import ReusedFieldsMixin
+
 ERROR = inline_serializer(
     "InvoicesProblemDetails", {"code": serializers.CharField(), "message": serializers.CharField()}
 )
@@ -57,8 +59,8 @@ class InvoicePaymentMethodDataSerializer(serializers.Serializer):
         ref_name = "InvoicePaymentMethodDataModel"
 
 
-class InvoiceDataSerializer(serializers.Serializer):
-    """Greenfield ``InvoiceData``."""
+class InvoiceDataSerializer(ReusedFieldsMixin, serializers.Serializer):
+    """Greenfield ``InvoiceData`` (every invoice the API returns: fields built once per thread)."""
 
     id = serializers.CharField()
     storeId = serializers.CharField()
