@@ -158,6 +158,8 @@ SPECTACULAR_SETTINGS = {
 Q_CLUSTER = {
     "name": "flashpay",
     "orm": "default",
+    # django-q2's ORM broker with a lighter enqueue (flashpay/events/broker.py)
+    "broker_class": "flashpay.events.broker.DatabaseBroker",
     "workers": env.int("Q_WORKERS", default=2),
     "timeout": 60,
     "retry": 120,
