@@ -6,6 +6,7 @@ from invoices.services.invoices import invoices_expire
 from invoices.services.remainder import (
     invoice_lightning_remainder_refresh,
     invoice_lightning_remainders_sweep,
+    invoice_lnurl_bolt11s_cancel,
     invoice_prompt_node_cancel,
 )
 
@@ -35,6 +36,12 @@ def invoice_prompt_node_cancel_task(prompt_id: int) -> bool:
     return invoice_prompt_node_cancel(prompt=prompt).node_canceled_at is not None
 
 
+def invoice_lnurl_bolt11s_cancel_task(invoice_id: str) -> int:
+    """After a BOLT11 is replaced: cancel the LNURL-pay BOLT11s asking for more than is due (queued on commit)."""
+    return len(invoice_lnurl_bolt11s_cancel(invoice_id=invoice_id))
+
+
 def invoice_lightning_remainders_sweep_task() -> int:
-    """Mint the BOLT11s for the rest and cancel the replaced ones whose tasks were lost or failed."""
+    """Mint the BOLT11s for the rest, cancel the replaced ones and the LNURL-pay ones for more than is due,
+    where their tasks were lost or failed."""
     return invoice_lightning_remainders_sweep()

@@ -15,18 +15,29 @@ leaves it out), so nobody is offered a BOLT11 for the wrong amount.
 Money is never lost: the old prompt row stays (``superseded_at``) and a payment to its payment
 hash is still recorded against the invoice; the old BOLT11 is canceled on the node after the
 swap commits (a second task, retried by the sweep), so it can no longer be paid.
+
+The same goes for the BOLT11s the LNURL-pay callback minted before the payment (one per amount a
+wallet asked for, rows of ``InvoiceLnurlInvoice`` under the BTC-LNURL prompt): those asking for
+more than is now due are canceled on the node that minted them by a third task queued with the
+swap (retried by the sweep). A payment that reaches one first is still recorded by its hash.
 """
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from invoices.locks import invoice_lock
 from invoices.models import (
     Invoice,
+    InvoiceLnurlInvoice,
+    InvoicePayment,
     InvoicePaymentPrompt,
+    InvoicePaymentStatus,
     InvoiceStatus,
     PaymentMethodId,
     StorePaymentMethod,
@@ -52,6 +63,7 @@ logger = logging.getLogger(__name__)
 
 REFRESH_TASK = "invoices.tasks.invoice_lightning_remainder_task"
 CANCEL_TASK = "invoices.tasks.invoice_prompt_node_cancel_task"
+LNURL_CANCEL_TASK = "invoices.tasks.invoice_lnurl_bolt11s_cancel_task"
 # A payment landing between the mint and the swap makes the minted BOLT11 stale: mint again, a
 # few times at most (the sweep carries on after that).
 MAX_MINT_ATTEMPTS = 3
@@ -137,6 +149,8 @@ def _swap(*, invoice_id: str, old: InvoicePaymentPrompt, due: int, bolt11: str, 
         new.save(force_insert=True)
         old_id = current.pk
         transaction.on_commit(lambda: _enqueue(CANCEL_TASK, old_id))
+        if _lnurl_over_due(invoice=invoice, due=due).exists():
+            transaction.on_commit(lambda: _enqueue(LNURL_CANCEL_TASK, invoice_id))
     logger.info("invoice %s: BTC-LN %s replaced by %s for the %s msat due", invoice_id, old.payment_hash, payment_hash, due)
     return new
 
@@ -214,10 +228,104 @@ def invoice_prompt_node_cancel(*, prompt: InvoicePaymentPrompt, backend: Lightni
     return prompt
 
 
+def _lnurl_over_due(*, invoice: Invoice, due: int):
+    """The invoice's LNURL-pay BOLT11s, not paid, asking for more than ``due``."""
+    return (
+        InvoiceLnurlInvoice.objects.filter(prompt__invoice=invoice, amount_msat__gt=max(due, 0))
+        .exclude(payment_hash__in=InvoicePayment.objects.filter(invoice=invoice).values("payment_id"))
+        .select_related("prompt")
+        .order_by("pk")
+    )
+
+
+def _minting_node(*, invoice: Invoice, prompt: InvoicePaymentPrompt, node_pubkey: str) -> LightningBackend | None:
+    """The node whose key minted a BOLT11: the server's or the store's own. The callback mints on
+    the store's BTC-LN node of the moment, which may not be the one the invoice was created with,
+    so the prompt only says which to ask first; None when neither is that node (any more)."""
+    own = StorePaymentMethod.objects.filter(
+        store_id=invoice.store_id, payment_method_id=PaymentMethodId.BTC_LN, internal_node=False
+    ).first()
+    for use_own in (False, True) if prompt.internal_node else (True, False):
+        if use_own and own is None:
+            continue
+        try:
+            backend = lightning_backend(connection_string_open(method=own) if use_own else None)
+            if backend.node_pubkey() == node_pubkey:
+                return backend
+        except LightningError as exc:
+            logger.warning("invoice %s: could not ask a node whether it minted a BOLT11 (%s)", invoice.pk, exc.code)
+    return None
+
+
+def invoice_lnurl_bolt11s_cancel(*, invoice_id: str) -> list[InvoiceLnurlInvoice]:
+    """Cancel, on the node that minted them, the invoice's open LNURL-pay BOLT11s that ask for more
+    than is now due (minted before a partial payment): a payer could otherwise still pay the old,
+    larger amount. Returns the rows canceled now.
+
+    Runs after the BTC-LN prompt was replaced (a task queued on commit, retried by the sweep), with
+    no transaction open. Idempotent: a BOLT11 already canceled, paid or expired is left alone. A
+    node that was paid first answers SETTLED and the payment is recorded by its payment hash like
+    any other (the watcher on the server's node, the own-node sync on a merchant's), so nothing is
+    lost; a node failure leaves the BOLT11 open for the sweep.
+    """
+    _no_transaction("invoice_lnurl_bolt11s_cancel")
+    invoice = Invoice.objects.filter(pk=invoice_id).first()
+    if invoice is None or invoice.amount_msat is None:
+        return []  # a top-up's LNURL BOLT11s ask for what the payer chose, none is too much
+    canceled = []
+    now = timezone.now()
+    for row in _lnurl_over_due(invoice=invoice, due=_due_msat(invoice)):
+        minted = lightning_invoice_get(payment_hash=row.payment_hash)
+        if minted is None or minted.status != minted.Status.OPEN or minted.expires_at <= now:
+            continue
+        backend = _minting_node(invoice=invoice, prompt=row.prompt, node_pubkey=minted.node_pubkey)
+        if backend is None:
+            logger.warning("invoice %s: the node that minted the LNURL BOLT11 %s is not configured; cannot cancel it", invoice_id, row.payment_hash)
+            continue
+        try:
+            state = lightning_invoice_cancel_on_node(backend=backend, payment_hash=row.payment_hash)
+        except LightningError as exc:
+            logger.warning("invoice %s: could not cancel the LNURL BOLT11 %s (%s); will retry", invoice_id, row.payment_hash, exc.code)
+            continue
+        if state == InvoiceState.CANCELED:
+            lightning_invoice_mark_canceled(payment_hash=row.payment_hash)
+            canceled.append(row)
+    if canceled:
+        logger.info("invoice %s: %d LNURL BOLT11(s) for more than the %s msat due canceled", invoice_id, len(canceled), _due_msat(invoice))
+    return canceled
+
+
+def _invoices_lnurl_cancel_due(*, now: datetime, limit: int) -> list[str]:
+    """Ids of invoices whose BTC-LN prompt was replaced and which still have unpaid LNURL-pay
+    BOLT11s asking for more than is due, while the invoice runs (the sweep's work list; whether a
+    BOLT11 is still open on its node is for invoice_lnurl_bolt11s_cancel to check)."""
+    accounted = (
+        InvoicePayment.objects.filter(invoice=OuterRef("prompt__invoice"))
+        .exclude(status=InvoicePaymentStatus.INVALID)
+        .values("invoice")
+        .annotate(total=Sum("amount_msat"))
+        .values("total")
+    )
+    replaced = InvoicePaymentPrompt.objects.filter(
+        invoice=OuterRef("prompt__invoice"), payment_method_id=PaymentMethodId.BTC_LN, superseded_at__isnull=False
+    )
+    rows = (
+        InvoiceLnurlInvoice.objects.filter(prompt__invoice__amount_msat__isnull=False, prompt__invoice__expires_at__gt=now)
+        .filter(Exists(replaced))
+        .exclude(payment_hash__in=InvoicePayment.objects.values("payment_id"))
+        .annotate(paid=Coalesce(Subquery(accounted), 0))
+        .filter(amount_msat__gt=F("prompt__invoice__amount_msat") - F("paid"))
+        .order_by("prompt__invoice_id")
+        .values_list("prompt__invoice_id", flat=True)
+        .distinct()
+    )
+    return list(rows[:limit])
+
+
 def invoice_lightning_remainders_sweep(*, limit: int = 200) -> int:
     """The periodic catch-up: refresh every stale BTC-LN prompt of a New invoice and cancel every
-    replaced BOLT11 not yet canceled (their tasks were lost, or the node was away). Returns the
-    number of prompts minted or canceled."""
+    replaced BOLT11 and every LNURL-pay BOLT11 for more than is due not yet canceled (their tasks
+    were lost, or the node was away). Returns the number of BOLT11s minted or canceled."""
     _no_transaction("invoice_lightning_remainders_sweep")
     done = 0
     for invoice_id in invoices_lightning_remainder_due(now=timezone.now(), limit=limit):
@@ -229,5 +337,7 @@ def invoice_lightning_remainders_sweep(*, limit: int = 200) -> int:
     for prompt in invoice_prompts_node_cancel_due(now=timezone.now(), limit=limit):
         if invoice_prompt_node_cancel(prompt=prompt).node_canceled_at is not None:
             done += 1
+    for invoice_id in _invoices_lnurl_cancel_due(now=timezone.now(), limit=limit):
+        done += len(invoice_lnurl_bolt11s_cancel(invoice_id=invoice_id))
     return done
 

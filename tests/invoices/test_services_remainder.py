@@ -25,6 +25,7 @@ from invoices.services.remainder import (
 from lightning.backends import InvoiceState, PaymentStatus
 from lightning.models import LightningInvoice
 from lightning.services import lightning_invoices_reconcile
+from tests.factories import token_header
 from tests.invoices.conftest import deliver, vpub
 from tests.invoices.factories import make_invoice, store_setup_payment_methods
 
@@ -277,3 +278,119 @@ def test_the_rest_is_minted_on_the_merchants_own_node(merchant, nodes, lnd_netwo
     invoice.refresh_from_db()
     assert (invoice.status, invoice.additional_status) == ("Processing", "None")
     assert not Account.objects.filter(kind="merchant", reference=store.pk).exists()
+
+
+# --- LNURL-pay BOLT11s minted for the old amount ------------------------------------------------
+
+LNURL_CANCEL_TASK = "invoices.tasks.invoice_lnurl_bolt11s_cancel_task"
+
+
+def _enable_lnurl(api_client, store, headers) -> None:
+    response = api_client.put(
+        f"/api/v1/stores/{store.pk}/payment-methods/BTC-LNURL", {"enabled": True, "config": {}}, format="json", **headers
+    )
+    assert response.status_code == 200, response.content
+
+
+def _lnurl_bolt11(api_client, invoice_id: str, amount_msat: int) -> str:
+    """What a wallet gets from the invoice's LNURL-pay callback (LUD-06) for ``amount_msat``."""
+    response = api_client.get(f"/lnurlp/i/{invoice_id}/callback", {"amount": amount_msat})
+    assert response.status_code == 200, response.content
+    return response.json()["pr"]
+
+
+def _lnurl_invoice(api_client, store, headers):
+    _enable_lnurl(api_client, store, headers)
+    return make_invoice(
+        store=store, amount="0.0002", currency="BTC", checkout={"paymentMethods": ["BTC-CHAIN", "BTC-LN", "BTC-LNURL"]}
+    )
+
+
+def _pay_part_onchain(invoice, sats: int, txid: str) -> None:
+    address = invoice.prompts.get(payment_method_id="BTC-CHAIN").address
+    invoice_payment_onchain_record(address=address, txid=txid, vout=0, amount_msat=sats * SAT, chain_status="seen", block_height=None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lnurl_bolt11s_for_the_old_amount_are_canceled_when_the_rest_gets_its_bolt11(
+    api_client, shop, lnd_network, lnd_backend, lnd_external
+):
+    store, headers = shop
+    invoice = _lnurl_invoice(api_client, store, headers)
+    # given a wallet got a BOLT11 for the whole 20,000 sats from the LNURL-pay callback
+    full = _lnurl_bolt11(api_client, invoice.pk, 20_000 * SAT)
+    full_hash = bolt11.decode(full).payment_hash
+    # when 5,000 sats arrive on-chain and the worker mints the BTC-LN BOLT11 for the rest
+    _pay_part_onchain(invoice, 5_000, "ba" * 32)
+    assert tasks.invoice_lightning_remainder_task(invoice.pk) is True
+    # then cancelling the LNURL BOLT11s for more than is due was queued with the swap
+    assert _queued(LNURL_CANCEL_TASK) == [(invoice.pk,)]
+    # meanwhile a wallet asks again and gets a BOLT11 for the 15,000 sats due
+    rest = _lnurl_bolt11(api_client, invoice.pk, 15_000 * SAT)
+    rest_hash = bolt11.decode(rest).payment_hash
+
+    # when the worker runs the task (twice: the queue may deliver twice)
+    assert tasks.invoice_lnurl_bolt11s_cancel_task(invoice.pk) == 1
+    assert tasks.invoice_lnurl_bolt11s_cancel_task(invoice.pk) == 0
+    # then the full-amount BOLT11 is canceled on the node and can no longer be paid
+    assert lnd_backend.lookup_invoice(full_hash).state == InvoiceState.CANCELED
+    assert LightningInvoice.objects.get(payment_hash=full_hash).status == "canceled"
+    assert lnd_external.pay(full, fee_limit_msat=1000, timeout=5).status == PaymentStatus.FAILED
+    # and the one for the rest is left open and pays the invoice in full, not over
+    assert lnd_backend.lookup_invoice(rest_hash).state == InvoiceState.OPEN
+    assert lnd_external.pay(rest, fee_limit_msat=1000, timeout=5).status == PaymentStatus.SUCCESS
+    _record_lightning(lnd_backend, lnd_network)
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.additional_status) == ("Processing", "None")
+    assert InvoicePayment.objects.get(payment_id=rest_hash).amount_msat == 15_000 * SAT
+    assert not InvoicePayment.objects.filter(payment_id=full_hash).exists()
+    # once the replaced BTC-LN BOLT11's own task ran, the sweep finds nothing left to cancel
+    assert tasks.invoice_prompt_node_cancel_task(*_queued(CANCEL_TASK)[0]) is True
+    assert invoice_lightning_remainders_sweep() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_payment_to_an_lnurl_bolt11_for_the_old_amount_still_counts(
+    api_client, shop, lnd_network, lnd_backend, lnd_external
+):
+    store, headers = shop
+    invoice = _lnurl_invoice(api_client, store, headers)
+    full = _lnurl_bolt11(api_client, invoice.pk, 20_000 * SAT)
+    full_hash = bolt11.decode(full).payment_hash
+    _pay_part_onchain(invoice, 5_000, "bb" * 32)
+    assert tasks.invoice_lightning_remainder_task(invoice.pk) is True
+
+    # given the wallet paid the 20,000 sats BOLT11 before the cancel ran
+    assert lnd_external.pay(full, fee_limit_msat=1000, timeout=5).status == PaymentStatus.SUCCESS
+    # when the cancel runs, the node says it was paid first: nothing canceled
+    assert tasks.invoice_lnurl_bolt11s_cancel_task(invoice.pk) == 0
+    assert lnd_backend.lookup_invoice(full_hash).state == InvoiceState.SETTLED
+    # then the watcher records the money against the invoice, as an LNURL payment
+    _record_lightning(lnd_backend, lnd_network)
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.additional_status) == ("Settled", "PaidOver")
+    payment = InvoicePayment.objects.get(payment_id=full_hash)
+    assert (payment.invoice_id, payment.payment_method_id, payment.amount_msat) == (invoice.pk, "BTC-LNURL", 20_000 * SAT)
+    assert Account.objects.get(kind="merchant", reference=store.pk).posted_msat == 20_000 * SAT
+    # and once the replaced BTC-LN BOLT11's own task ran, nothing is left for the sweep to cancel
+    assert tasks.invoice_prompt_node_cancel_task(*_queued(CANCEL_TASK)[0]) is True
+    assert invoice_lightning_remainders_sweep() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sweep_cancels_lnurl_bolt11s_on_the_merchants_own_node(api_client, merchant, nodes, lnd_network, lnd_backend):
+    _owner, store, secret = merchant
+    # the devnode's "external" node plays the merchant's own node
+    store_setup_payment_methods(store=store, xpub=vpub(), lightning=lnd_network.connection_string("external"))
+    invoice = _lnurl_invoice(api_client, store, token_header(secret))
+    full = _lnurl_bolt11(api_client, invoice.pk, 20_000 * SAT)
+    assert bolt11.decode(full).payee == lnd_network.nodes["external"].pubkey
+    _pay_part_onchain(invoice, 5_000, "bc" * 32)
+    assert invoice_lightning_remainder_refresh(invoice_id=invoice.pk) is not None
+
+    # given the queued cancel tasks were lost: the sweep cancels the replaced BTC-LN BOLT11 and
+    # the LNURL one on the merchant's node
+    assert invoice_lightning_remainders_sweep() == 2
+    assert lnd_backend.pay(full, fee_limit_msat=100_000, timeout=5).status == PaymentStatus.FAILED
+    assert LightningInvoice.objects.get(payment_hash=bolt11.decode(full).payment_hash).status == "canceled"
+    assert invoice_lightning_remainders_sweep() == 0
