@@ -38,8 +38,9 @@ from invoices.apis.shapes import (
     InvoiceDataWithMethodsSerializer,
     InvoicePaymentMethodDataSerializer,
 )
-from invoices.models import Invoice
+from invoices.models import Invoice, PaymentMethodId
 from invoices.services import invoices as services
+from invoices.services.remainder import invoice_lightning_prompt_activate
 from invoices.services.store_payment_methods import payment_method_id_parse
 
 MAX_METADATA_BYTES = 64 * 1024
@@ -399,7 +400,9 @@ class InvoiceMarkStatusApi(APIView):
 
 
 class InvoicePaymentMethodActivateApi(APIView):
-    """Greenfield activate: every method is minted at creation (no lazy methods yet), so this confirms it is active."""
+    """Greenfield activate. Methods are minted at creation; the one exception is BTC-LN after a
+    partial payment, whose BOLT11 for what is due is minted by a task (``activated: false`` until
+    then): activating it mints that BOLT11 now. An active method is left as it is."""
 
     permission_classes = [GreenfieldPermission]
 
@@ -408,7 +411,7 @@ class InvoicePaymentMethodActivateApi(APIView):
         tags=["Invoices"],
         parameters=[INVOICE_ID, OpenApiParameter("paymentMethodId", OpenApiTypes.STR, OpenApiParameter.PATH)],
         request=None,
-        responses={200: EMPTY_OK, 400: VALIDATION_ERROR, 401: ERROR, 403: ERROR, 404: ERROR},
+        responses={200: EMPTY_OK, 400: VALIDATION_ERROR, 401: ERROR, 403: ERROR, 404: ERROR, 422: ERROR, 502: ERROR, 503: ERROR},
     )
     @greenfield_permission(policies.CAN_VIEW_INVOICES)
     def post(self, request, invoiceId: str, paymentMethodId: str, storeId: str | None = None):
@@ -416,4 +419,6 @@ class InvoicePaymentMethodActivateApi(APIView):
         method_id = payment_method_id_parse(paymentMethodId)
         if method_id is None or not invoice.prompts.filter(payment_method_id=method_id).exists():
             raise FieldError("paymentMethodId", f"{paymentMethodId[:40]!r} is not a payment method of this invoice")
+        if method_id == PaymentMethodId.BTC_LN:
+            invoice_lightning_prompt_activate(invoice_id=invoice.pk)
         return Response(status=200)

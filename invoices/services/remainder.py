@@ -31,6 +31,7 @@ from django.db.models import Exists, F, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from flashpay.errors import ApplicationError
 from invoices.locks import invoice_lock
 from invoices.models import (
     Invoice,
@@ -67,6 +68,13 @@ LNURL_CANCEL_TASK = "invoices.tasks.invoice_lnurl_bolt11s_cancel_task"
 # A payment landing between the mint and the swap makes the minted BOLT11 stale: mint again, a
 # few times at most (the sweep carries on after that).
 MAX_MINT_ATTEMPTS = 3
+
+
+class LightningPromptUnavailable(ApplicationError):
+    """BTC-LN has no BOLT11 for what is due and none can be minted now."""
+
+    code = "payment-method-unavailable"
+    status_code = 422
 
 
 def _enqueue(func: str, arg) -> None:
@@ -201,6 +209,31 @@ def invoice_lightning_remainder_refresh(*, invoice_id: str) -> InvoicePaymentPro
             return new
         _discard(backend=backend, payment_hash=minted.payment_hash)
     return None
+
+
+def invoice_lightning_prompt_activate(*, invoice_id: str) -> InvoicePaymentPrompt:
+    """Greenfield "activate" for BTC-LN: when its BOLT11 asks for other than what is due (a partial
+    payment came and the task has not minted the rest yet), mint it now; returns the current prompt.
+
+    The same work as the task (invoice_lightning_remainder_refresh: node called with no transaction
+    open, prompts swapped under the invoice lock), so a task running at the same time finds
+    nothing left to do. A current prompt is returned as is. Raises LightningError when the node
+    fails (nothing written) and LightningPromptUnavailable when no BOLT11 can be minted for the
+    rest: the invoice's time is up, or the store's own node is gone.
+    """
+    _no_transaction("invoice_lightning_prompt_activate")
+    minted = invoice_lightning_remainder_refresh(invoice_id=invoice_id)
+    if minted is not None:
+        return minted
+    invoice = Invoice.objects.get(pk=invoice_id)
+    prompt = _current_ln_prompt(invoice)
+    if prompt is None:
+        raise LightningPromptUnavailable("This invoice cannot be paid over Lightning")
+    if invoice_lightning_prompt_current(invoice=invoice, prompt=prompt, paid_msat=invoice_paid(invoice=invoice).accounted_msat):
+        return prompt
+    if invoice.expires_at <= timezone.now():
+        raise LightningPromptUnavailable("This invoice has expired: no Lightning invoice is made for what is due")
+    raise LightningPromptUnavailable("No Lightning invoice for what is due can be made now; try again shortly")
 
 
 def invoice_prompt_node_cancel(*, prompt: InvoicePaymentPrompt, backend: LightningBackend | None = None) -> InvoicePaymentPrompt:

@@ -1,11 +1,21 @@
 """Greenfield invoice API: shapes (validated against the Greenfield schemas), filters, updates, errors and permissions."""
+from datetime import timedelta
+from decimal import Decimal
+
+import bolt11
 import pytest
+from django.utils import timezone
 
 from flashpay.accounts.models import StoreRole
 from flashpay.events.models import Event
+from invoices import tasks
 from invoices.models import Invoice, InvoiceEvent, InvoicePaymentPrompt, WatchedAddress
+from invoices.onchain.services import onchain_sync_once
+from invoices.services.payments import invoice_payment_onchain_record
+from lightning.backends import PaymentStatus
 from lightning.models import LightningInvoice
 from tests.factories import StoreFactory, UserFactory, add_member, create_api_key, token_header
+from tests.invoices.conftest import deliver
 from tests.invoices.greenfield_schema import validate
 
 pytestmark = pytest.mark.django_db
@@ -287,3 +297,67 @@ def test_activate_payment_method(api_client, shop):
     assert api_client.post(f"{url}/BTC-CHAIN/activate", **headers).status_code == 200
     refused = api_client.post(f"{url}/BTC-LN/activate", **headers)
     assert refused.status_code == 400 and refused.json()[0]["path"] == "paymentMethodId"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_activating_btc_ln_after_a_partial_payment_mints_the_bolt11_for_the_rest(
+    api_client, shop, bitcoind_client, bitcoind_miner, lnd_network, lnd_external
+):
+    store, headers = shop
+    onchain_sync_once(client=bitcoind_client)
+    # given an invoice of 20,000 sats of which 5,000 arrived on-chain, its BOLT11 for the rest not minted yet
+    invoice = _create(api_client, store, headers, {"amount": "0.0002", "currency": "BTC"})
+    methods_url = f"/api/v1/invoices/{invoice['id']}/payment-methods"
+    methods = {m["paymentMethodId"]: m for m in api_client.get(methods_url, **headers).json()}
+    old_bolt11 = methods["BTC-LN"]["destination"]
+    bitcoind_miner.send_to_address(methods["BTC-CHAIN"]["destination"], Decimal("0.00005"))
+    onchain_sync_once(client=bitcoind_client)
+    deliver()
+    stale = {m["paymentMethodId"]: m for m in api_client.get(methods_url, **headers).json()}["BTC-LN"]
+    assert (stale["destination"], stale["activated"]) == (old_bolt11, False)
+    minted = LightningInvoice.objects.count()
+
+    # when the merchant activates BTC-LN (store path)
+    response = api_client.post(_url(store, f"/{invoice['id']}/payment-methods/BTC-LN/activate"), **headers)
+    # then it is minted there and then: a BOLT11 for exactly the 15,000 sats due
+    assert response.status_code == 200, response.content
+    ln = {m["paymentMethodId"]: m for m in api_client.get(methods_url, **headers).json()}["BTC-LN"]
+    assert ln["activated"] is True and ln["destination"] != old_bolt11
+    assert bolt11.decode(ln["destination"]).amount_msat == 15_000_000
+    assert LightningInvoice.objects.count() == minted + 1
+
+    # activating an active method again (flat path), and the queued task, mint nothing more
+    assert api_client.post(f"{methods_url}/BTC-LN/activate", **headers).status_code == 200
+    assert api_client.post(f"{methods_url}/BTC-CHAIN/activate", **headers).status_code == 200
+    assert tasks.invoice_lightning_remainder_task(invoice["id"]) is False
+    assert LightningInvoice.objects.count() == minted + 1
+    assert {m["paymentMethodId"]: m for m in api_client.get(methods_url, **headers).json()}["BTC-LN"] == ln
+
+    # and the buyer can pay it
+    assert lnd_external.pay(ln["destination"], fee_limit_msat=1000, timeout=5).status == PaymentStatus.SUCCESS
+
+
+@pytest.mark.django_db(transaction=True)
+def test_activating_btc_ln_when_no_bolt11_for_the_rest_can_be_minted(api_client, shop, lnd_network):
+    store, headers = shop
+    invoice = _create(api_client, store, headers, {"amount": "0.0002", "currency": "BTC"})
+    address = InvoicePaymentPrompt.objects.get(invoice_id=invoice["id"], payment_method_id="BTC-CHAIN").address
+    invoice_payment_onchain_record(address=address, txid="9a" * 32, vout=0, amount_msat=5_000_000, chain_status="seen", block_height=None)
+    url = f"/api/v1/invoices/{invoice['id']}/payment-methods/BTC-LN/activate"
+    before = _counts()
+
+    # the node is down: a clear error, nothing written
+    lnd_network.nodes["flashpay"].server.stop(grace=0).wait(5)
+    refused = api_client.post(url, **headers)
+    assert refused.status_code == 503 and refused.json()["code"] == "lightning-node-unreachable"
+    assert _counts() == before
+
+    # past its expiration (the worker has not marked it Expired yet): nothing is minted for it
+    Invoice.objects.filter(pk=invoice["id"]).update(expires_at=timezone.now() - timedelta(seconds=1))
+    refused = api_client.post(url, **headers)
+    assert refused.status_code == 422
+    assert refused.json() == {
+        "code": "payment-method-unavailable",
+        "message": "This invoice has expired: no Lightning invoice is made for what is due",
+    }
+    assert _counts() == before
