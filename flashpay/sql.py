@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
 
@@ -34,8 +34,9 @@ class _Part:
     via: models.ForeignKey | None  # the foreign key of the main model this part is joined through
 
 
-def hot_cursor():
+def hot_cursor(connection=None):
     """A Django cursor (errors translated, queries logged under DEBUG) that binds on the server."""
+    connection = connection or connections[DEFAULT_DB_ALIAS]
     if connection.vendor != "postgresql":
         return connection.cursor()
     from django.db.backends.postgresql.base import ServerBindingCursor
@@ -54,7 +55,7 @@ class _DebugCursor(CursorDebugWrapper):
             return CursorWrapper.execute(self, sql, params)
 
 
-def _converters(field: models.Field, alias: str) -> tuple[tuple, object]:
+def _converters(field: models.Field, alias: str, connection) -> tuple[tuple, object]:
     """The ORM's converters for a column, and the column expression they are called with."""
     col = field.get_col(alias)
     return tuple(connection.ops.get_db_converters(col)) + tuple(col.get_db_converters(connection)), col
@@ -72,7 +73,7 @@ class ModelSelect:
         self.model, self.where, self.related = model, where, tuple(related)
         self._compiled: dict[str, tuple[str, list[_Part]]] = {}
 
-    def _compile(self) -> tuple[str, list[_Part]]:
+    def _compile(self, connection) -> tuple[str, list[_Part]]:
         compiled = self._compiled.get(connection.vendor)
         if compiled is not None:
             return compiled
@@ -90,7 +91,7 @@ class ModelSelect:
                     start=len(columns),
                     attnames=tuple(f.attname for f in fields),
                     converters=tuple(
-                        (i, convs, col) for i, f in enumerate(fields) for convs, col in [_converters(f, alias)] if convs
+                        (i, convs, col) for i, f in enumerate(fields) for convs, col in [_converters(f, alias, connection)] if convs
                     ),
                     via=via,
                 )
@@ -120,11 +121,13 @@ class ModelSelect:
         return compiled
 
     def all(self, params: Sequence) -> list[models.Model]:
-        sql, parts = self._compile()
-        with hot_cursor() as cursor:
+        # One look-up of the connection: each `django.db.connection.x` goes through a thread-local.
+        connection = connections[DEFAULT_DB_ALIAS]
+        sql, parts = self._compile(connection)
+        with hot_cursor(connection) as cursor:
             cursor.execute(sql, list(params))
             rows = cursor.fetchall()
-        return [self._instance(row, parts) for row in rows]
+        return [self._instance(row, parts, connection) for row in rows]
 
     def first(self, params: Sequence) -> models.Model | None:
         """The one row of a unique lookup, or None."""
@@ -132,7 +135,7 @@ class ModelSelect:
         return found[0] if found else None
 
     @staticmethod
-    def _instance(row: Sequence, parts: list[_Part]) -> models.Model:
+    def _instance(row: Sequence, parts: list[_Part], connection) -> models.Model:
         main = None
         for part in parts:
             values = list(row[part.start : part.start + len(part.attnames)])
@@ -162,7 +165,7 @@ class ModelInsert:
         self.fields = [f for f in model._meta.concrete_fields if f is not self.auto_pk]
         self._sql: dict[tuple[str, int], str] = {}
 
-    def _statement(self, rows: int) -> str:
+    def _statement(self, rows: int, connection) -> str:
         key = (connection.vendor, rows)
         sql = self._sql.get(key)
         if sql is None:
@@ -181,12 +184,13 @@ class ModelInsert:
         instances = list(instances)
         if not instances:
             return
+        connection = connections[DEFAULT_DB_ALIAS]
         params = []
         for instance in instances:
             for field in self.fields:
                 params.append(field.get_db_prep_save(field.pre_save(instance, True), connection))
-        with hot_cursor() as cursor:
-            cursor.execute(self._statement(len(instances)), params)
+        with hot_cursor(connection) as cursor:
+            cursor.execute(self._statement(len(instances), connection), params)
             if self.auto_pk is not None:
                 ids = [row[0] for row in cursor.fetchall()]
                 for instance, pk in zip(instances, ids, strict=True):
