@@ -29,7 +29,12 @@ class _ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 class PromptInline(_ReadOnlyInline):
     model = InvoicePaymentPrompt
-    fields = readonly_fields = ("payment_method_id", "destination", "key_path", "internal_node", "created_at")
+    # A replaced BTC-LN BOLT11 stays listed (payments to it still count): what it asked for, when
+    # it was replaced and when its node canceled it tell an operator why there are two.
+    fields = readonly_fields = (
+        "payment_method_id", "destination", "amount_msat", "key_path", "internal_node", "created_at",
+        "superseded_at", "node_canceled_at",
+    )
 
 
 class PaymentInline(_ReadOnlyInline):

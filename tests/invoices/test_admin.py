@@ -1,6 +1,11 @@
 """Operator admin: payment setup through the service (validated, secrets hidden), invoices read-only, marking action."""
+import re
+from datetime import UTC, datetime
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 
 from invoices.models import Invoice, StorePaymentMethod
 from tests.factories import StoreFactory, UserFactory
@@ -10,6 +15,13 @@ from tests.invoices.factories import make_invoice
 pytestmark = pytest.mark.django_db
 
 MACAROON = "0201036c6e6402f801030a10"
+
+
+def _inline_row(page: str, row_id: str) -> dict[str, str]:
+    """The read-only cells of one admin inline row, by field name."""
+    row = page[page.index(f'id="{row_id}"'):]
+    row = row[: row.index("</tr>")]
+    return dict(re.findall(r'<td class="field-(\w+)">\s*<p>(.*?)</p>', row, flags=re.S))
 
 
 @pytest.fixture
@@ -51,7 +63,24 @@ def test_invoices_are_listed_and_marked_through_the_service(operator_client, sho
     invoice = make_invoice(store=store, amount="10")
     changelist = reverse("admin:invoices_invoice_changelist")
     assert invoice.pk in operator_client.get(changelist).content.decode()
-    assert operator_client.get(reverse("admin:invoices_invoice_change", args=[invoice.pk])).status_code == 200
+    # given its BTC-LN BOLT11 was replaced by one for the rest of a partial payment, then canceled on its node
+    replaced_at = datetime(2026, 3, 4, 5, 6, tzinfo=UTC)
+    canceled_at = datetime(2026, 3, 4, 5, 8, tzinfo=UTC)
+    prompt = invoice.prompts.get(payment_method_id="BTC-LN")
+    invoice.prompts.filter(pk=prompt.pk).update(amount_msat=15_000_000, superseded_at=replaced_at, node_canceled_at=canceled_at)
+    # then the invoice's page lists, read-only, what it asked for and when it was replaced and canceled
+    change = operator_client.get(reverse("admin:invoices_invoice_change", args=[invoice.pk]))
+    assert change.status_code == 200
+    page = change.content.decode()
+    for column, label in (("amount_msat", "Amount msat"), ("superseded_at", "Superseded at"), ("node_canceled_at", "Node canceled at")):
+        assert re.search(rf'<th class="column-{column}">{label}\s', page)
+    shown = _inline_row(page, f"prompts-{list(invoice.prompts.values_list('pk', flat=True)).index(prompt.pk)}")
+    assert shown["amount_msat"] == "15000000"
+    assert shown["superseded_at"] == date_format(timezone.localtime(replaced_at), "DATETIME_FORMAT")
+    assert shown["node_canceled_at"] == date_format(timezone.localtime(canceled_at), "DATETIME_FORMAT")
+    chain = _inline_row(page, "prompts-0")
+    assert (chain["payment_method_id"], chain["amount_msat"], chain["superseded_at"], chain["node_canceled_at"]) == ("Btc Chain", "-", "-", "-")
+    assert not re.search(r'name="prompts-\d-(amount_msat|superseded_at|node_canceled_at)"', page)
 
     operator_client.post(changelist, {"action": "mark_invalid", "_selected_action": [invoice.pk]})
 
