@@ -7,6 +7,7 @@ for the same amount (and comment) gets the BOLT11 it already had while that one 
 from __future__ import annotations
 
 import json
+import math
 from datetime import timedelta
 
 from django.conf import settings
@@ -161,7 +162,9 @@ def invoice_lnurl_callback(
     if ln is None:
         raise LnurlError("The store has no Lightning node", status_code=503)
     backend = lightning_backend(None if ln.internal_node else connection_string_open(method=ln))
-    expiry = max(int((invoice.expires_at - invoice.created_at).total_seconds()), 60)
+    # The BOLT11 expires with the invoice (not a whole invoice lifetime from now): one minted late
+    # must not be payable after the invoice expired. _ensure_payable left at least a moment.
+    expiry = max(math.ceil((invoice.expires_at - timezone.now()).total_seconds()), 1)
     minted = lightning_invoice_create(backend=backend, amount_msat=amount_msat, description=_metadata(invoice), expiry=expiry)
     row = InvoiceLnurlInvoice(
         prompt=prompt, payment_hash=minted.payment_hash, bolt11=minted.bolt11, amount_msat=amount_msat, comment=comment

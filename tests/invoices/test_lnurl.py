@@ -198,6 +198,7 @@ def test_a_bolt11_about_to_expire_is_not_handed_out_again(api_client, lnurl_shop
     clock[0] += timedelta(seconds=45)
     second = api_client.get(callback, {"amount": 30_000_000}).json()["pr"]
     assert second != first
+    assert decode_bolt11(second).expiry == 15  # it expires with the invoice, not a minute from now
     assert InvoiceLnurlInvoice.objects.count() == 2
 
 
