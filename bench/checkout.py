@@ -11,13 +11,11 @@ Uses its own database (DATABASE_URL, default .../flashpay_bench_checkout).
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
 import secrets
 import signal
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -25,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/flashpay_bench_checkout")
 
-from bench.invoices import free_port, prepare, start_devnode, start_web  # noqa: E402
+from bench.invoices import free_port, get_load, prepare, start_devnode, start_web  # noqa: E402
 
 
 def create_invoices(base: str, store_id: str, secret: str, count: int) -> list[str]:
@@ -41,39 +39,6 @@ def create_invoices(base: str, store_id: str, secret: str, count: int) -> list[s
             response.raise_for_status()
             ids.append(response.json()["id"])
     return ids
-
-
-def load(urls: list[str], concurrency: int, seconds: float) -> tuple[list[float], int, float]:
-    import httpx
-
-    latencies: list[float] = []
-    errors = 0
-    lock = threading.Lock()
-    cycle = itertools.cycle(urls)
-    deadline = time.monotonic() + seconds
-
-    def run():
-        nonlocal errors
-        with httpx.Client(timeout=30, headers={"Accept-Language": "en"}) as client:
-            while time.monotonic() < deadline:
-                with lock:
-                    url = next(cycle)
-                started = time.perf_counter()
-                response = client.get(url)
-                elapsed = time.perf_counter() - started
-                with lock:
-                    if response.status_code == 200:
-                        latencies.append(elapsed)
-                    else:
-                        errors += 1
-
-    threads = [threading.Thread(target=run) for _ in range(concurrency)]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return sorted(latencies), errors, time.perf_counter() - started
 
 
 def main() -> None:
@@ -116,9 +81,9 @@ def main() -> None:
             print(f"  GET /i/<id> first view, c= 1: p50 {cold[len(cold) // 2] * 1000:6.1f} ms  max {cold[-1] * 1000:6.1f} ms")
             for name, suffix in (("GET /i/<id>       ", ""), ("GET /i/<id>/status", "/status")):
                 urls = [f"{base}/i/{i}{suffix}" for i in ids]
-                load(urls, 2, 1.0)  # warm-up
+                get_load(urls, 2, 1.0, {"Accept-Language": "en"})  # warm-up
                 for concurrency in args.concurrency:
-                    latencies, errors, wall = load(urls, concurrency, args.seconds)
+                    latencies, errors, wall = get_load(urls, concurrency, args.seconds, {"Accept-Language": "en"})
                     if not latencies:
                         print(f"  {name} c={concurrency:>2}: no successful request ({errors} errors)")
                         continue

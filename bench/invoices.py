@@ -10,13 +10,16 @@ generator here posts ``{"amount": "10", "currency": "USD"}`` from N threads for 
 each and prints invoices/s and latency percentiles, then the CPU milliseconds each process spent
 per invoice (web, devnode, load generator, PostgreSQL backends) and how much of the machine other
 programs took meanwhile, which is where the time goes. Goal: >= 150 invoices/s at concurrency 16 on
-a 2-core machine. Uses its own database (DATABASE_URL, default .../flashpay_bench_invoices),
-created and migrated when missing. (The checkout page latency part belongs to the checkout bench.)
+a 2-core machine. Then it requests the hosted checkout pages (GET /i/<id>) of invoices it created,
+at concurrency 1 and 16, and prints their latency p50/p99 (bench/checkout.py has more: first
+views, the status poll). Uses its own database (DATABASE_URL, default
+.../flashpay_bench_invoices), created and migrated when missing.
 """
 from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import json
 import os
 import secrets
@@ -122,7 +125,59 @@ def start_web(env: dict, port: int, workers: int, threads: int) -> subprocess.Po
     raise SystemExit("gunicorn did not start")
 
 
-def load(url: str, secret: str, concurrency: int, seconds: float, methods: list[str]) -> tuple[int, int, list[float]]:
+def get_load(urls: list[str], concurrency: int, seconds: float, headers: dict | None = None) -> tuple[list[float], int, float]:
+    """GET ``urls`` round-robin from N threads (keep-alive, standard library client) for ``seconds``.
+
+    Returns (sorted latencies of the 200 answers, errors, wall seconds).
+    """
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    cycle = itertools.cycle(urls)
+    deadline = time.monotonic() + seconds
+
+    def run():
+        nonlocal errors
+        connections: dict[tuple, http.client.HTTPConnection] = {}
+        try:
+            while time.monotonic() < deadline:
+                with lock:
+                    parts = urlsplit(next(cycle))
+                key = (parts.hostname, parts.port)
+                connection = connections.get(key) or connections.setdefault(
+                    key, http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+                )
+                started = time.perf_counter()
+                try:
+                    connection.request("GET", parts.path, headers=headers or {})
+                    response = connection.getresponse()
+                    status = response.status
+                    response.read()
+                except (OSError, http.client.HTTPException):
+                    connection.close()
+                    status = 0
+                elapsed = time.perf_counter() - started
+                with lock:
+                    if status == 200:
+                        latencies.append(elapsed)
+                    else:
+                        errors += 1
+        finally:
+            for connection in connections.values():
+                connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(concurrency)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sorted(latencies), errors, time.perf_counter() - started
+
+
+def load(
+    url: str, secret: str, concurrency: int, seconds: float, methods: list[str], created: list[str] | None = None
+) -> tuple[int, int, list[float]]:
     # The standard library's HTTP client, one keep-alive connection per thread: the load
     # generator shares the CPUs with the server, and httpx costs ~3 ms of CPU per request at
     # concurrency 16 against ~0.6 ms for this.
@@ -153,6 +208,8 @@ def load(url: str, secret: str, concurrency: int, seconds: float, methods: list[
                 with lock:
                     if status == 200:
                         latencies.append(elapsed)
+                        if created is not None and len(created) < 200:
+                            created.append(json.loads(text)["id"])
                     else:
                         errors += 1
                         if errors <= 3:
@@ -252,6 +309,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--checkout-seconds", type=float, default=5.0, help="per concurrency, for the checkout pages")
     parser.add_argument("--methods", nargs="+", default=["BTC-CHAIN", "BTC-LN"], help="payment methods per invoice")
     parser.add_argument(
         "--server-side-binding", action="store_true", help="run the web with DB_SERVER_SIDE_BINDING=true (see .env.example)"
@@ -290,9 +348,10 @@ def main() -> None:
                   f"gunicorn {args.workers} workers x {args.threads} threads, {os.cpu_count()} CPUs"
                   + (", server-side binding" if args.server_side_binding else ""))
             meter = CpuMeter(web=web, devnode=devnode)
+            created: list[str] = []
             for concurrency in args.concurrency:
                 before = meter.snapshot()
-                count, errors, timings = load(url, secret, concurrency, args.seconds, args.methods)
+                count, errors, timings = load(url, secret, concurrency, args.seconds, args.methods, created)
                 after = meter.snapshot()
                 wall, latencies = timings[-1], sorted(timings[:-1])
                 if not latencies:
@@ -305,6 +364,18 @@ def main() -> None:
                     f"mean {statistics.mean(latencies) * 1000:6.1f} ms  ({count} ok, {errors} errors)"
                 )
                 print(meter.report(before, after, count))
+            if created:
+                print(f"hosted checkout page GET /i/<id> over {len(created)} of those invoices")
+                pages = [f"http://127.0.0.1:{port}/i/{invoice_id}" for invoice_id in created]
+                get_load(pages, 2, 1.0, {"Accept-Language": "en"})  # warm-up: templates, QR codes
+                for concurrency in args.concurrency:
+                    latencies, errors, wall = get_load(pages, concurrency, args.checkout_seconds, {"Accept-Language": "en"})
+                    if not latencies:
+                        print(f"  concurrency {concurrency:>3}: no successful request ({errors} errors)")
+                        continue
+                    p = lambda q, xs=latencies: xs[min(int(q * len(xs)), len(xs) - 1)] * 1000  # noqa: E731
+                    print(f"  concurrency {concurrency:>3}: {len(latencies) / wall:7.1f} pages/s  p50 {p(0.5):6.1f} ms  "
+                          f"p99 {p(0.99):6.1f} ms  ({len(latencies)} ok, {errors} errors)")
         finally:
             if web is not None:
                 web.send_signal(signal.SIGTERM)
