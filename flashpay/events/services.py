@@ -14,6 +14,7 @@ from django.utils.module_loading import import_string
 from flashpay.events.locks import delivery_lock_if_free, delivery_lock_next_due, delivery_lock_wait
 from flashpay.events.models import Event, EventDelivery
 from flashpay.events.registry import handlers_for
+from flashpay.sql import hot_cursor
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def _insert_deliveries(deliveries: list[EventDelivery]) -> None:
         for d in deliveries
     ]
     placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(
             # only placeholders are joined in; every value is a bound parameter
             "INSERT INTO events_eventdelivery (event_id, handler, status, attempts, last_error, "  # noqa: S608
@@ -90,7 +91,7 @@ def _insert_unless_recorded(event: Event) -> int | None:
     """
     fields = [Event._meta.get_field(name) for name in ("type", "aggregate_type", "aggregate_id", "payload", "idempotency_key", "created_at")]
     values = [field.get_db_prep_save(getattr(event, field.attname), connection) for field in fields]
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(
             "INSERT INTO events_event (type, aggregate_type, aggregate_id, payload, idempotency_key, created_at) "
             "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",

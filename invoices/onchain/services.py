@@ -6,11 +6,12 @@ import re
 from dataclasses import dataclass, field, replace
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from flashpay.errors import Conflict
 from flashpay.events.services import event_emit
+from flashpay.sql import hot_cursor
 from invoices.models import ChainCursor, OnchainDescriptor, OnchainPayment, WatchedAddress
 from invoices.onchain.descriptors import (
     NETWORK_NAMES,
@@ -125,7 +126,7 @@ def _reserve_index(*, descriptor_pk: int) -> tuple[int, int]:
     of the UPDATE (and committed with it when no transaction is open), so invoices of one store
     do not queue behind each other. A crash afterwards wastes the index, never reuses it.
     """
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(
             "UPDATE invoices_onchaindescriptor SET next_index = next_index + 1 WHERE id = %s "
             "RETURNING next_index - 1, imported_until",
@@ -146,7 +147,7 @@ def _insert_derived(*, descriptor: OnchainDescriptor, index: int, address: str) 
     watched = WatchedAddress(address=address, descriptor=descriptor, derivation_index=index, created_at=timezone.now())
     # Field checks only; the unique and check constraints hold in the database.
     watched.full_clean(exclude=["descriptor"], validate_unique=False, validate_constraints=False)
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(
             "INSERT INTO invoices_watchedaddress (address, descriptor_id, derivation_index, created_at) "
             "VALUES (%s, %s, %s, %s) ON CONFLICT (address) DO UPDATE SET descriptor_id = EXCLUDED.descriptor_id, "
