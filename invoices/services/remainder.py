@@ -345,7 +345,7 @@ def _invoices_lnurl_cancel_due(*, now: datetime, limit: int) -> list[str]:
     rows = (
         InvoiceLnurlInvoice.objects.filter(prompt__invoice__amount_msat__isnull=False, prompt__invoice__expires_at__gt=now)
         .filter(Exists(replaced))
-        .exclude(payment_hash__in=InvoicePayment.objects.values("payment_id"))
+        .filter(~Exists(InvoicePayment.objects.filter(payment_id=OuterRef("payment_hash"))))
         .annotate(paid=Coalesce(Subquery(accounted), 0))
         .filter(amount_msat__gt=F("prompt__invoice__amount_msat") - F("paid"))
         .order_by("prompt__invoice_id")
