@@ -3,7 +3,7 @@
     .venv/bin/python bench/checkout.py [--seconds 5] [--concurrency 1 8] [--invoices 20] [--workers 2] [--threads 4]
 
 Reuses bench/invoices.py's setup: the devnode in a child process, a store with BTC-CHAIN and
-BTC-LN, gunicorn serving the app. Creates ``--invoices`` invoices through the API, then requests
+BTC-LN, granian serving the app. Creates ``--invoices`` invoices through the API, then requests
 their checkout pages and status JSON from N threads for ``--seconds`` each and prints requests/s
 and latency percentiles (first views, with every QR drawn afresh, apart). The page renders three inline SVG QR codes; the status is one query.
 Uses its own database (DATABASE_URL, default .../flashpay_bench_checkout).
@@ -66,7 +66,7 @@ def main() -> None:
             web = start_web(env, port, args.workers, args.threads)
             base = f"http://127.0.0.1:{port}"
             ids = create_invoices(base, store_id, secret, args.invoices)
-            print(f"checkout over {len(ids)} invoices (BTC-CHAIN + BTC-LN), gunicorn {args.workers} workers x "
+            print(f"checkout over {len(ids)} invoices (BTC-CHAIN + BTC-LN), granian {args.workers} workers x "
                   f"{args.threads} threads, {os.cpu_count()} CPUs")
             # first views: every QR drawn afresh (nothing in the per-process QR cache yet)
             import httpx

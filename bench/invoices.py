@@ -1,11 +1,11 @@
 """Benchmark: Greenfield invoice creation throughput through the HTTP API, at concurrency 1 and 16.
 
-    .venv/bin/python bench/invoices.py [--seconds 10] [--concurrency 1 16] [--workers 4] [--threads 4] [--methods BTC-CHAIN BTC-LN]
+    .venv/bin/python bench/invoices.py [--seconds 10] [--concurrency 1 16] [--workers 2] [--threads 4] [--methods BTC-CHAIN BTC-LN]
         [--server-side-binding]
 
 Each invoice gets a fresh on-chain address (descriptor derivation + watched-address row) and a
 BOLT11 from the internal Lightning node, as in production. The devnode (bitcoind JSON-RPC and LND
-gRPC simulators) runs in a child process, gunicorn serves the API in others, and the load
+gRPC simulators) runs in a child process, granian (the web server of make run) serves the API in others, and the load
 generator here posts ``{"amount": "10", "currency": "USD"}`` from N threads for ``--seconds``
 each and prints invoices/s and latency percentiles, then the CPU milliseconds each process spent
 per invoice (web, devnode, load generator, PostgreSQL backends) and how much of the machine other
@@ -106,9 +106,9 @@ def prepare(env: dict) -> tuple[str, str]:
 def start_web(env: dict, port: int, workers: int, threads: int) -> subprocess.Popen:
     proc = subprocess.Popen(
         [
-            str(ROOT / ".venv" / "bin" / "gunicorn"), "flashpay.wsgi:application",
-            "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
-            "--log-level", "warning",
+            str(ROOT / ".venv" / "bin" / "granian"), "--interface", "wsgi", "flashpay.wsgi:application",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--blocking-threads", str(threads),
+            "--log-level", "warning", "--no-ws",
         ],
         cwd=ROOT, env={**os.environ, **env},
     )
@@ -122,7 +122,7 @@ def start_web(env: dict, port: int, workers: int, threads: int) -> subprocess.Po
         except httpx.HTTPError:
             time.sleep(0.2)
     proc.terminate()
-    raise SystemExit("gunicorn did not start")
+    raise SystemExit("the web server did not start")
 
 
 def get_load(urls: list[str], concurrency: int, seconds: float, headers: dict | None = None) -> tuple[list[float], int, float]:
@@ -307,8 +307,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2, help="web processes (the Procfile's)")
+    parser.add_argument("--threads", type=int, default=4, help="request threads per web process")
     parser.add_argument("--checkout-seconds", type=float, default=5.0, help="per concurrency, for the checkout pages")
     parser.add_argument("--methods", nargs="+", default=["BTC-CHAIN", "BTC-LN"], help="payment methods per invoice")
     parser.add_argument(
@@ -345,7 +345,7 @@ def main() -> None:
             # URL resolver, database connection) and the first address import is done.
             load(url, secret, max(args.concurrency), 3.0, args.methods)
             print(f"invoice creation via POST /api/v1/stores/{{storeId}}/invoices ({' + '.join(args.methods)}), "
-                  f"gunicorn {args.workers} workers x {args.threads} threads, {os.cpu_count()} CPUs"
+                  f"granian {args.workers} workers x {args.threads} threads, {os.cpu_count()} CPUs"
                   + (", server-side binding" if args.server_side_binding else ""))
             meter = CpuMeter(web=web, devnode=devnode)
             created: list[str] = []

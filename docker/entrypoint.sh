@@ -1,6 +1,6 @@
 #!/bin/sh
 # FlashPay container entrypoint: optionally migrate and sync schedules, then run one process role.
-#   web      gunicorn (set FLASHPAY_MIGRATE=true on exactly one service: migrations are not
+#   web      granian serving flashpay.wsgi (set FLASHPAY_MIGRATE=true on exactly one service: migrations are not
 #            safe to run from several containers at once)
 #   worker   django-q2 cluster (outbox delivery, webhooks, e-mail, schedules)
 #   watcher  follows the Bitcoin and Lightning nodes (one instance; advisory-locked)
@@ -22,15 +22,15 @@ case "$role" in
     web)
         # Refresh the static volume the reverse proxy serves (cheap: unchanged files are skipped).
         python manage.py collectstatic --noinput --verbosity 0
-        # --forwarded-allow-ips: trust X-Forwarded-Proto (https) from the proxy; the web port
-        # must therefore be reachable only by the proxy (compose publishes only the proxy).
-        exec gunicorn flashpay.wsgi:application \
-            --bind "0.0.0.0:${PORT:-8000}" \
-            --workers "${GUNICORN_WORKERS:-3}" \
-            --threads "${GUNICORN_THREADS:-4}" \
-            --timeout "${GUNICORN_TIMEOUT:-30}" \
-            --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-*}" \
-            --access-logfile - \
+        # X-Forwarded-Proto from the proxy is trusted by Django (TRUST_X_FORWARDED_PROTO in
+        # compose.yaml): the web port must be reachable only by the proxy (compose publishes
+        # only the proxy).
+        exec granian --interface wsgi flashpay.wsgi:application \
+            --host 0.0.0.0 --port "${PORT:-8000}" \
+            --workers "${WEB_WORKERS:-2}" \
+            --blocking-threads "${WEB_THREADS:-4}" \
+            --respawn-failed-workers \
+            --access-log --no-ws \
             "$@"
         ;;
     worker)

@@ -16,6 +16,11 @@ if not DEBUG and SECRET_KEY == DEFAULT_SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Behind a TLS-terminating proxy (docker/compose.yaml: Caddy): believe its X-Forwarded-Proto, so
+# https links, secure redirects and CSRF checks see https. Only when nothing else can reach the
+# web port, since a client talking to it directly could claim https.
+if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # The public base URL (hosted pages, LNURL callbacks, programming links).
 FLASHPAY_BASE_URL = env.str("FLASHPAY_BASE_URL", default="http://127.0.0.1:8000")
 # Flash Cards: key-encryption key for issuer keys at rest (64 hex chars = 32 bytes, AES-256-GCM).
