@@ -1,4 +1,4 @@
-"""The django-q2 broker: its database (ORM) broker, with a cheaper enqueue.
+"""The django-q2 broker: its database (ORM) broker, with a cheaper enqueue, and queue-once.
 
 Every invoice created queues the delivery of its outbox event after commit, so ``enqueue``
 runs once per write request. django-q2's version compiles an ORM ``create`` each time; this
@@ -7,19 +7,57 @@ acknowledging stay django-q2's own.
 """
 from __future__ import annotations
 
+import threading
+
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
 from django_q.brokers.orm import ORM
 from django_q.conf import Conf
 from django_q.models import OrmQ
 
-from flashpay.sql import ModelInsert
+from flashpay.sql import ModelInsert, hot_cursor
 
 _INSERT_TASK = ModelInsert(OrmQ)
+_WAITING = f"SELECT 1 FROM {OrmQ._meta.db_table} WHERE id = %s AND lock <= %s"  # noqa: S608
+
+# func -> queue row of the last task this process queued for it
+_queued: dict[str, int] = {}
+_queued_lock = threading.Lock()
 
 
 class DatabaseBroker(ORM):
+    last_row_id: int | None = None
+
     def enqueue(self, task):
         # list_key can be empty in a test set-up; the queue row's key cannot
         row = OrmQ(key=self.list_key or Conf.CLUSTER_NAME, payload=task, lock=timezone.now())
         _INSERT_TASK.execute([row])
+        self.last_row_id = row.pk
         return row.pk
+
+
+def enqueue_unless_waiting(func: str, **options) -> bool:
+    """Queue ``func`` (no arguments) unless the task this process queued for it is still waiting.
+
+    For tasks that do "everything that is due", like the outbox dispatch: while one such task
+    sits in the queue untaken, a second would find nothing the first will not. A task counts as
+    waiting until a worker takes it (django-q2 then pushes its lock into the future) or it is
+    acknowledged (the row is deleted); whatever the caller committed before this call is then
+    visible to the task, because the worker reads it only after taking the task. Costs one
+    primary-key look-up instead of a signed, pickled insert. Returns whether a task was queued.
+    """
+    from django_q.brokers import get_broker
+    from django_q.tasks import async_task
+
+    row_id = _queued.get(func)
+    if row_id is not None:
+        with hot_cursor(connections[DEFAULT_DB_ALIAS]) as cursor:
+            cursor.execute(_WAITING, [row_id, timezone.now()])
+            if cursor.fetchone() is not None:
+                return False
+    broker = get_broker()
+    async_task(func, broker=broker, **options)
+    if isinstance(broker, DatabaseBroker) and broker.last_row_id is not None:
+        with _queued_lock:
+            _queued[func] = broker.last_row_id
+    return True

@@ -102,11 +102,17 @@ def _insert_unless_recorded(event: Event) -> int | None:
 
 
 def _enqueue_dispatch(event_id: int) -> None:
-    """Queue ``dispatch_event``; if the broker is down the periodic sweep delivers instead."""
-    from django_q.tasks import async_task
+    """Queue the delivery of what is due, unless a queued dispatch will already find it.
+
+    One waiting ``events_dispatch`` task delivers every event committed before a worker takes
+    it, so under load the web queues one task per batch of events rather than one per event
+    (flashpay.events.broker.enqueue_unless_waiting). If the broker is down the periodic sweep
+    delivers instead.
+    """
+    from flashpay.events.broker import enqueue_unless_waiting
 
     try:
-        async_task("flashpay.events.tasks.dispatch_event", event_id, group="events")
+        enqueue_unless_waiting("flashpay.events.tasks.events_dispatch", group="events")
     except Exception:  # the outbox row is already safe; a lost enqueue only delays delivery
         logger.exception("could not queue dispatch of event %s; the sweep will deliver it", event_id)
 
