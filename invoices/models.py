@@ -30,9 +30,10 @@ class OnchainDescriptor(models.Model):
 class WatchedAddress(models.Model):
     """An address whose incoming payments we record: derived from a descriptor, or imported alone."""
 
-    address = models.CharField(max_length=100, unique=True)
+    address = models.CharField(max_length=100)
     descriptor = models.ForeignKey(
-        OnchainDescriptor, null=True, blank=True, on_delete=models.PROTECT, related_name="addresses"
+        OnchainDescriptor, null=True, blank=True, on_delete=models.PROTECT, related_name="addresses",
+        db_index=False,  # onchain_address_unique_index starts with it
     )
     derivation_index = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -40,6 +41,8 @@ class WatchedAddress(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["descriptor", "derivation_index"], name="onchain_address_unique_index"),
+            # a constraint rather than unique=True: no second, LIKE-pattern index to update per invoice
+            models.UniqueConstraint(fields=["address"], name="onchain_watched_address_unique"),
             # an index exactly when derived from a descriptor
             models.CheckConstraint(
                 condition=Q(descriptor__isnull=True, derivation_index__isnull=True)
@@ -200,7 +203,8 @@ class Invoice(models.Model):
     """
 
     id = models.CharField(primary_key=True, max_length=40, default=new_invoice_id, editable=False)
-    store = models.ForeignKey("accounts.Store", on_delete=models.PROTECT, related_name="invoices")
+    # indexed by invoices_store_created / invoices_store_order, which start with it
+    store = models.ForeignKey("accounts.Store", on_delete=models.PROTECT, related_name="invoices", db_index=False)
     type = models.CharField(max_length=10, choices=InvoiceType.choices, default=InvoiceType.STANDARD)
     amount = models.DecimalField(max_digits=30, decimal_places=12, null=True, blank=True)
     currency = models.CharField(max_length=10)
@@ -211,7 +215,7 @@ class Invoice(models.Model):
         max_length=12, choices=InvoiceAdditionalStatus.choices, default=InvoiceAdditionalStatus.NONE
     )
     metadata = models.JSONField(default=dict, blank=True)
-    order_id = models.CharField(max_length=500, blank=True, default="", db_index=True)
+    order_id = models.CharField(max_length=500, blank=True, default="")
     checkout = models.JSONField(default=dict, blank=True)
     receipt = models.JSONField(default=dict, blank=True)
     speed_policy = models.CharField(max_length=20)
@@ -228,6 +232,8 @@ class Invoice(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["store", "-created_at"], name="invoices_store_created"),
+            # Greenfield's orderId filter (always within a store)
+            models.Index(fields=["store", "order_id"], name="invoices_store_order"),
             # the expiry task's scans
             models.Index(fields=["status", "expires_at"], name="invoices_status_expires"),
             models.Index(fields=["status", "monitoring_expires_at"], name="invoices_status_monitoring"),
@@ -255,11 +261,11 @@ class InvoicePaymentPrompt(models.Model):
     because a payment to its payment hash still counts; each method has one current prompt.
     """
 
-    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="prompts")
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="prompts", db_index=False)
     payment_method_id = models.CharField(max_length=20, choices=PaymentMethodId.choices)
     destination = models.TextField()
-    address = models.CharField(max_length=100, null=True, blank=True, unique=True)
-    payment_hash = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    address = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001 (unique; NULL for Lightning)
+    payment_hash = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 (unique; NULL on-chain)
     key_path = models.CharField(max_length=50, blank=True, default="")
     # Lightning on the server's node: settlements credit the merchant's ledger account.
     internal_node = models.BooleanField(default=False)
@@ -274,7 +280,12 @@ class InvoicePaymentPrompt(models.Model):
 
     class Meta:
         ordering = ["id"]
+        # Plain indexes and constraints, not db_index/unique=True: those add a LIKE-pattern index
+        # per text column on PostgreSQL, each one more index to update on every invoice created.
+        indexes = [models.Index(fields=["invoice"], name="invoices_prompt_invoice")]
         constraints = [
+            models.UniqueConstraint(fields=["address"], name="invoices_prompt_address_unique"),
+            models.UniqueConstraint(fields=["payment_hash"], name="invoices_prompt_payment_hash_unique"),
             models.UniqueConstraint(
                 fields=["invoice", "payment_method_id"],
                 condition=Q(superseded_at__isnull=True),
@@ -349,7 +360,7 @@ class InvoicePayment(models.Model):
 class InvoiceEvent(models.Model):
     """The audit trail of an invoice: one row per status transition (who, when, from, to, why)."""
 
-    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="events")
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="events", db_index=False)
     from_status = models.CharField(max_length=12, blank=True, default="")
     from_additional_status = models.CharField(max_length=12, blank=True, default="")
     to_status = models.CharField(max_length=12)
@@ -360,6 +371,7 @@ class InvoiceEvent(models.Model):
 
     class Meta:
         ordering = ["id"]
+        indexes = [models.Index(fields=["invoice"], name="invoices_event_invoice")]  # no LIKE twin
 
     def __str__(self) -> str:
         return f"{self.invoice_id}: {self.from_status}/{self.from_additional_status} -> {self.to_status}/{self.to_additional_status}"

@@ -11,7 +11,7 @@ class LightningInvoice(models.Model):
         CANCELED = "canceled", "Canceled"
 
     node_pubkey = models.CharField(max_length=66)
-    payment_hash = models.CharField(max_length=64, unique=True)
+    payment_hash = models.CharField(max_length=64)
     bolt11 = models.TextField()
     # Null for an any-amount invoice (TopUp).
     amount_msat = models.BigIntegerField(null=True, blank=True)
@@ -31,6 +31,8 @@ class LightningInvoice(models.Model):
 
     class Meta:
         constraints = [
+            # a constraint rather than unique=True: no LIKE-pattern twin index to update per invoice
+            models.UniqueConstraint(fields=["payment_hash"], name="lightning_invoice_payment_hash_unique"),
             models.CheckConstraint(
                 condition=models.Q(amount_msat__isnull=True) | models.Q(amount_msat__gt=0),
                 name="lightning_invoice_amount_positive",

@@ -106,7 +106,8 @@ def lightning_invoice_record_settled(
             preimage=invoice.preimage,
             settled_at=settled_at,
         )
-        row.full_clean(validate_unique=False)
+        # the unique payment hash holds in the database (checking it here would cost a query)
+        row.full_clean(exclude=["payment_hash"], validate_unique=False)
         row.save(force_insert=True)
         recorded = True
     elif row.status != LightningInvoice.Status.SETTLED:
@@ -115,7 +116,7 @@ def lightning_invoice_record_settled(
         row.amount_received_msat = received
         row.preimage = invoice.preimage
         row.settled_at = settled_at
-        row.full_clean(validate_unique=False)
+        row.full_clean(exclude=["payment_hash"], validate_unique=False)
         row.save(update_fields=["status", "settle_index", "amount_received_msat", "preimage", "settled_at", "updated_at"])
         recorded = True
     elif row.settled_internally and row.settle_index is None:
@@ -182,7 +183,7 @@ def lightning_invoice_mark_canceled(*, payment_hash: str) -> LightningInvoice | 
     if row is None or row.status != LightningInvoice.Status.OPEN:
         return row
     row.status = LightningInvoice.Status.CANCELED
-    row.full_clean(validate_unique=False)
+    row.full_clean(exclude=["payment_hash"], validate_unique=False)
     row.save(update_fields=["status", "updated_at"])
     return row
 

@@ -9,18 +9,24 @@ class Event(models.Model):
     Rows are append-only: an event is a fact. Delivery state lives on ``EventDelivery``.
     """
 
-    type = models.CharField(max_length=100, db_index=True)
+    type = models.CharField(max_length=100)
     aggregate_type = models.CharField(max_length=100)
     aggregate_id = models.CharField(max_length=100)
     payload = models.JSONField(default=dict, blank=True)
     # A natural key from the source (e.g. "lnd:settle:<payment_hash>") so that recording the
     # same outside fact twice emits the event once.
-    idempotency_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001 (NULLs never conflict)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["aggregate_type", "aggregate_id"])]
+        # Plain index and constraint, not db_index/unique=True: those add a LIKE-pattern index per
+        # text column on PostgreSQL, one more index to update on every event.
+        indexes = [
+            models.Index(fields=["aggregate_type", "aggregate_id"]),
+            models.Index(fields=["type"], name="events_event_type"),
+        ]
+        constraints = [models.UniqueConstraint(fields=["idempotency_key"], name="events_event_idempotency_key_unique")]
 
     def __str__(self) -> str:
         return f"{self.type} {self.aggregate_type}:{self.aggregate_id} (#{self.pk})"
@@ -34,7 +40,8 @@ class EventDelivery(models.Model):
         DONE = "done", "Done"
         FAILED = "failed", "Failed (gave up)"
 
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    # indexed by events_delivery_unique, which starts with it
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
     handler = models.CharField(max_length=255)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)

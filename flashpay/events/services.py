@@ -47,7 +47,7 @@ def event_emit(
         idempotency_key=idempotency_key,
     )
     # Uniqueness of idempotency_key is decided by the database below, not by a racy pre-check.
-    event.full_clean(validate_unique=False)
+    event.full_clean(validate_unique=False, validate_constraints=False)
     event_id = _insert_unless_recorded(event)
     if event_id is None:
         # Recorded before (or by a concurrent transaction, which the INSERT waited for): the
