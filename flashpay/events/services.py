@@ -48,57 +48,78 @@ def event_emit(
     )
     # Uniqueness of idempotency_key is decided by the database below, not by a racy pre-check.
     event.full_clean(validate_unique=False, validate_constraints=False)
-    event_id = _insert_unless_recorded(event)
+    deliveries = [EventDelivery(handler=path) for path in handlers_for(type)]
+    for delivery in deliveries:
+        # The event is inserted with them: checking that it exists would cost a query each.
+        delivery.full_clean(exclude=["event"], validate_unique=False, validate_constraints=False)
+    event_id = _insert_unless_recorded(event, deliveries)
     if event_id is None:
         # Recorded before (or by a concurrent transaction, which the INSERT waited for): the
         # first event stands and nothing more is written.
         return Event.objects.get(idempotency_key=idempotency_key)
     event.pk = event_id
-
-    deliveries = [EventDelivery(event=event, handler=path) for path in handlers_for(type)]
     for delivery in deliveries:
-        # The event was inserted just above: checking that it exists would cost a query each.
-        delivery.full_clean(exclude=["event"], validate_unique=False, validate_constraints=False)
+        delivery.event = event
     if deliveries:
-        _insert_deliveries(deliveries)
         transaction.on_commit(lambda: _enqueue_dispatch(event_id))
     return event
 
 
-def _insert_deliveries(deliveries: list[EventDelivery]) -> None:
-    """One multi-row INSERT: bulk_create's per-call preparation cost more than the statement."""
-    rows = [
-        (d.event_id, d.handler, d.status, d.attempts, d.last_error, d.next_attempt_at, d.created_at, d.created_at)
+_EVENT_COLUMNS = ("type", "aggregate_type", "aggregate_id", "payload", "idempotency_key", "created_at")
+_INSERT_EVENT = (
+    "INSERT INTO events_event (type, aggregate_type, aggregate_id, payload, idempotency_key, created_at) "
+    "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
+)
+_DELIVERY_COLUMNS = "handler, status, attempts, last_error, next_attempt_at, created_at, updated_at"
+
+
+def _delivery_rows(deliveries: list[EventDelivery], *, event_id: int | None = None) -> tuple[str, list]:
+    """(placeholders, values) of the deliveries' VALUES rows, led by ``event_id`` when given."""
+    lead = () if event_id is None else (event_id,)
+    width = 7 + len(lead)
+    placeholders = ", ".join(["(" + ", ".join(["%s"] * width) + ")"] * len(deliveries))
+    values = [
+        value
         for d in deliveries
+        for value in (*lead, d.handler, d.status, d.attempts, d.last_error, d.next_attempt_at, d.created_at, d.created_at)
     ]
-    placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
-    with hot_cursor() as cursor:
-        cursor.execute(
-            # only placeholders are joined in; every value is a bound parameter
-            "INSERT INTO events_eventdelivery (event_id, handler, status, attempts, last_error, "  # noqa: S608
-            "next_attempt_at, created_at, updated_at) VALUES " + placeholders,
-            [value for row in rows for value in row],
-        )
+    return placeholders, values
 
 
-def _insert_unless_recorded(event: Event) -> int | None:
-    """INSERT the event, or nothing when its idempotency key is taken; its id, or None.
+def _insert_unless_recorded(event: Event, deliveries: list[EventDelivery]) -> int | None:
+    """INSERT the event and its deliveries, or nothing when its idempotency key is taken; its id, or None.
 
-    One statement instead of look-up + savepoint + INSERT + release (four round trips on every
-    invoice created): ON CONFLICT DO NOTHING never aborts the caller's transaction, and a
+    ON CONFLICT DO NOTHING never aborts the caller's transaction (no savepoint needed), and a
     concurrent insert of the same key makes it wait for that transaction's outcome. Events
-    without a key (NULL) never conflict.
+    without a key (NULL) never conflict. On PostgreSQL the deliveries go into the same
+    statement (a data-modifying WITH: none are written when the event is not), one round trip
+    per event; elsewhere they follow in a second INSERT.
     """
-    fields = [Event._meta.get_field(name) for name in ("type", "aggregate_type", "aggregate_id", "payload", "idempotency_key", "created_at")]
-    values = [field.get_db_prep_save(getattr(event, field.attname), connection) for field in fields]
+    values = [
+        Event._meta.get_field(name).get_db_prep_save(getattr(event, name), connection) for name in _EVENT_COLUMNS
+    ]
     with hot_cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO events_event (type, aggregate_type, aggregate_id, payload, idempotency_key, created_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-            values,
-        )
+        if deliveries and connection.vendor == "postgresql":
+            placeholders, rows = _delivery_rows(deliveries)
+            cursor.execute(
+                # only placeholders are joined in; every value is a bound parameter
+                f"WITH e AS ({_INSERT_EVENT}), d AS (INSERT INTO events_eventdelivery (event_id, {_DELIVERY_COLUMNS}) "  # noqa: S608
+                f"SELECT e.id, h.* FROM e CROSS JOIN (VALUES {placeholders}) AS h({_DELIVERY_COLUMNS})) SELECT id FROM e",
+                values + rows,
+            )
+            row = cursor.fetchone()
+            return row[0] if row is not None else None
+        cursor.execute(_INSERT_EVENT, values)
         row = cursor.fetchone()
-    return row[0] if row is not None else None
+        if row is None:
+            return None
+        if deliveries:
+            placeholders, rows = _delivery_rows(deliveries, event_id=row[0])
+            cursor.execute(
+                f"INSERT INTO events_eventdelivery (event_id, {_DELIVERY_COLUMNS}) VALUES {placeholders}",  # noqa: S608
+                rows,
+            )
+        return row[0]
 
 
 def _enqueue_dispatch(event_id: int) -> None:
