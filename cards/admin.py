@@ -21,11 +21,11 @@ from cards.models import (
     SettlementBatch,
     TapLog,
 )
-from cards.qr import qr_svg
 from cards.services import settlement
 from flashpay.adminkit import ReadOnlyAdminMixin
 from flashpay.errors import ApplicationError
 from flashpay.money import Msat
+from flashpay.qr import qr_svg
 
 
 class CardEventInline(ReadOnlyAdminMixin, admin.TabularInline):

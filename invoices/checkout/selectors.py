@@ -9,7 +9,7 @@ from django.db.models.functions import Coalesce
 
 from flashpay.errors import NotFound
 from flashpay.money import MSAT_PER_BTC, MSAT_PER_SAT
-from invoices.checkout.qr import qr_svg
+from flashpay.qr import qr_svg
 from invoices.models import (
     Invoice,
     InvoicePayment,
