@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/flashpay_bench_checkout")
 
-from bench.invoices import free_port, get_load, prepare, start_devnode, start_web  # noqa: E402
+from bench.invoices import free_port, get_load, prepare, rate_line, start_devnode, start_web  # noqa: E402
 
 
 def create_invoices(base: str, store_id: str, secret: str, count: int) -> list[str]:
@@ -84,12 +84,7 @@ def main() -> None:
                 get_load(urls, 2, 1.0, {"Accept-Language": "en"})  # warm-up
                 for concurrency in args.concurrency:
                     latencies, errors, wall = get_load(urls, concurrency, args.seconds, {"Accept-Language": "en"})
-                    if not latencies:
-                        print(f"  {name} c={concurrency:>2}: no successful request ({errors} errors)")
-                        continue
-                    p = lambda q, xs=latencies: xs[min(int(q * len(xs)), len(xs) - 1)] * 1000  # noqa: E731
-                    print(f"  {name} c={concurrency:>2}: {len(latencies) / wall:7.1f} req/s  p50 {p(0.5):6.1f} ms  "
-                          f"p99 {p(0.99):6.1f} ms  ({len(latencies)} ok, {errors} errors)")
+                    print(f"  {name} c={concurrency:>2}: {rate_line(latencies, errors, wall, 'req')}")
         finally:
             if web is not None:
                 web.send_signal(signal.SIGTERM)

@@ -125,10 +125,15 @@ def start_web(env: dict, port: int, workers: int, threads: int) -> subprocess.Po
     raise SystemExit("the web server did not start")
 
 
-def get_load(urls: list[str], concurrency: int, seconds: float, headers: dict | None = None) -> tuple[list[float], int, float]:
-    """GET ``urls`` round-robin from N threads (keep-alive, standard library client) for ``seconds``.
-
-    Returns (sorted latencies of the 200 answers, errors, wall seconds).
+def http_load(
+    method: str, urls: list[str], concurrency: int, seconds: float, headers: dict | None = None,
+    body: bytes | None = None, on_ok=None,
+) -> tuple[list[float], int, float]:
+    """Send ``method`` to ``urls`` round-robin from N threads for ``seconds``, one keep-alive
+    standard-library connection per thread and host: the load generator shares the CPUs with
+    the server, and httpx costs ~3 ms of CPU per request at concurrency 16 against ~0.6 ms for
+    this. ``on_ok(body)`` sees each 200 answer. Returns (sorted latencies of the 200 answers,
+    errors, wall seconds); prints the first few errors.
     """
     latencies: list[float] = []
     errors = 0
@@ -149,19 +154,22 @@ def get_load(urls: list[str], concurrency: int, seconds: float, headers: dict | 
                 )
                 started = time.perf_counter()
                 try:
-                    connection.request("GET", parts.path, headers=headers or {})
+                    connection.request(method, parts.path, body, headers or {})
                     response = connection.getresponse()
-                    status = response.status
-                    response.read()
-                except (OSError, http.client.HTTPException):
-                    connection.close()
-                    status = 0
+                    status, text = response.status, response.read()
+                except (OSError, http.client.HTTPException) as exc:
+                    connection.close()  # reconnects on the next request
+                    status, text = 0, repr(exc).encode()
                 elapsed = time.perf_counter() - started
                 with lock:
                     if status == 200:
                         latencies.append(elapsed)
+                        if on_ok is not None:
+                            on_ok(text)
                     else:
                         errors += 1
+                        if errors <= 3:
+                            print(f"  error {status}: {text[:200].decode(errors='replace')}")
         finally:
             for connection in connections.values():
                 connection.close()
@@ -175,55 +183,39 @@ def get_load(urls: list[str], concurrency: int, seconds: float, headers: dict | 
     return sorted(latencies), errors, time.perf_counter() - started
 
 
+def get_load(urls: list[str], concurrency: int, seconds: float, headers: dict | None = None) -> tuple[list[float], int, float]:
+    """GET ``urls`` round-robin (see http_load)."""
+    return http_load("GET", urls, concurrency, seconds, headers)
+
+
+def rate_line(latencies: list[float], errors: int, wall: float, unit: str) -> str:
+    """'<n> unit/s  p50 .. p95 .. p99 .. mean ..  (ok, errors)' of sorted latencies in seconds."""
+    if not latencies:
+        return f"no successful request ({errors} errors)"
+
+    def p(q: float) -> float:
+        return latencies[min(int(q * len(latencies)), len(latencies) - 1)] * 1000
+
+    return (
+        f"{len(latencies) / wall:7.1f} {unit}/s  p50 {p(0.5):6.1f} ms  p95 {p(0.95):6.1f} ms  p99 {p(0.99):6.1f} ms  "
+        f"mean {statistics.mean(latencies) * 1000:6.1f} ms  ({len(latencies)} ok, {errors} errors)"
+    )
+
+
 def load(
     url: str, secret: str, concurrency: int, seconds: float, methods: list[str], created: list[str] | None = None
-) -> tuple[int, int, list[float]]:
-    # The standard library's HTTP client, one keep-alive connection per thread: the load
-    # generator shares the CPUs with the server, and httpx costs ~3 ms of CPU per request at
-    # concurrency 16 against ~0.6 ms for this.
-    parts = urlsplit(url)
+) -> tuple[list[float], int, float]:
+    """POST invoices to ``url`` (see http_load); the first 200 created ids go into ``created``."""
     body = json.dumps(
         {"amount": "10", "currency": "USD", "metadata": {"orderId": "bench"}, "checkout": {"paymentMethods": methods}}
     ).encode()
     headers = {"Authorization": f"token {secret}", "Content-Type": "application/json"}
-    latencies: list[float] = []
-    errors = 0
-    lock = threading.Lock()
-    deadline = time.monotonic() + seconds
 
-    def run():
-        nonlocal errors
-        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-        try:
-            while time.monotonic() < deadline:
-                started = time.perf_counter()
-                try:
-                    connection.request("POST", parts.path, body, headers)
-                    response = connection.getresponse()
-                    status, text = response.status, response.read()
-                except (OSError, http.client.HTTPException) as exc:
-                    connection.close()  # reconnects on the next request
-                    status, text = 0, repr(exc).encode()
-                elapsed = time.perf_counter() - started
-                with lock:
-                    if status == 200:
-                        latencies.append(elapsed)
-                        if created is not None and len(created) < 200:
-                            created.append(json.loads(text)["id"])
-                    else:
-                        errors += 1
-                        if errors <= 3:
-                            print(f"  error {status}: {text[:200].decode(errors='replace')}")
-        finally:
-            connection.close()
+    def keep_id(text: bytes) -> None:
+        if created is not None and len(created) < 200:
+            created.append(json.loads(text)["id"])
 
-    threads = [threading.Thread(target=run) for _ in range(concurrency)]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return len(latencies), errors, latencies + [time.perf_counter() - started]
+    return http_load("POST", [url], concurrency, seconds, headers, body, keep_id)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -351,31 +343,19 @@ def main() -> None:
             created: list[str] = []
             for concurrency in args.concurrency:
                 before = meter.snapshot()
-                count, errors, timings = load(url, secret, concurrency, args.seconds, args.methods, created)
+                latencies, errors, wall = load(url, secret, concurrency, args.seconds, args.methods, created)
                 after = meter.snapshot()
-                wall, latencies = timings[-1], sorted(timings[:-1])
-                if not latencies:
-                    print(f"  concurrency {concurrency:>3}: no successful request ({errors} errors)")
-                    continue
-                p = lambda q, xs=latencies: xs[min(int(q * len(xs)), len(xs) - 1)] * 1000  # noqa: E731
-                print(
-                    f"  concurrency {concurrency:>3}: {count / wall:7.1f} invoices/s  "
-                    f"p50 {p(0.5):6.1f} ms  p95 {p(0.95):6.1f} ms  p99 {p(0.99):6.1f} ms  "
-                    f"mean {statistics.mean(latencies) * 1000:6.1f} ms  ({count} ok, {errors} errors)"
-                )
-                print(meter.report(before, after, count))
+                print(f"  concurrency {concurrency:>3}: {rate_line(latencies, errors, wall, 'invoices')}")
+                if latencies:
+                    print(meter.report(before, after, len(latencies)))
             if created:
-                print(f"hosted checkout page GET /i/<id> over {len(created)} of those invoices")
+                print(f"hosted checkout page GET /i/<id> over {len(created)} of those invoices (mostly first views: "
+                      "their QR codes drawn afresh; bench/checkout.py has repeat views and the status poll)")
                 pages = [f"http://127.0.0.1:{port}/i/{invoice_id}" for invoice_id in created]
                 get_load(pages, 2, 1.0, {"Accept-Language": "en"})  # warm-up: templates, QR codes
                 for concurrency in args.concurrency:
                     latencies, errors, wall = get_load(pages, concurrency, args.checkout_seconds, {"Accept-Language": "en"})
-                    if not latencies:
-                        print(f"  concurrency {concurrency:>3}: no successful request ({errors} errors)")
-                        continue
-                    p = lambda q, xs=latencies: xs[min(int(q * len(xs)), len(xs) - 1)] * 1000  # noqa: E731
-                    print(f"  concurrency {concurrency:>3}: {len(latencies) / wall:7.1f} pages/s  p50 {p(0.5):6.1f} ms  "
-                          f"p99 {p(0.99):6.1f} ms  ({len(latencies)} ok, {errors} errors)")
+                    print(f"  concurrency {concurrency:>3}: {rate_line(latencies, errors, wall, 'pages')}")
         finally:
             if web is not None:
                 web.send_signal(signal.SIGTERM)

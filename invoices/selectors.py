@@ -416,16 +416,24 @@ def invoice_store_id_for_payment_hash(*, payment_hash: str) -> str | None:
     )
 
 
-def invoices_lightning_remainder_due(*, now: datetime, limit: int = 200) -> list[str]:
-    """Ids of New invoices, not yet expired, whose current BOLT11 asks for other than what is due
-    (the remainder sweep's work list). Only invoices with a payment row can be in that state."""
+def invoice_paid_msat_subquery(invoice_ref: str = "pk") -> Coalesce:
+    """What an invoice has been paid (msat, payments not invalidated), as an annotation; 0 if none.
+
+    ``invoice_ref`` names the invoice id in the outer query (``"pk"`` on invoices).
+    """
     accounted = (
-        InvoicePayment.objects.filter(invoice=OuterRef("pk"))
+        InvoicePayment.objects.filter(invoice=OuterRef(invoice_ref))
         .exclude(status=InvoicePaymentStatus.INVALID)
         .values("invoice")
         .annotate(total=Sum("amount_msat"))
         .values("total")
     )
+    return Coalesce(Subquery(accounted), 0)
+
+
+def invoices_lightning_remainder_due(*, now: datetime, limit: int = 200) -> list[str]:
+    """Ids of New invoices, not yet expired, whose current BOLT11 asks for other than what is due
+    (the remainder sweep's work list). Only invoices with a payment row can be in that state."""
     asked = InvoicePaymentPrompt.objects.filter(
         invoice=OuterRef("pk"), payment_method_id=PaymentMethodId.BTC_LN, superseded_at__isnull=True
     ).values("amount_msat")[:1]
@@ -433,7 +441,7 @@ def invoices_lightning_remainder_due(*, now: datetime, limit: int = 200) -> list
         Invoice.objects.filter(status=InvoiceStatus.NEW, amount_msat__isnull=False, expires_at__gt=now)
         .filter(Exists(InvoicePayment.objects.filter(invoice=OuterRef("pk"))))
         .filter(Exists(asked))
-        .annotate(paid=Coalesce(Subquery(accounted), 0), asked=Coalesce(Subquery(asked), F("amount_msat")))
+        .annotate(paid=invoice_paid_msat_subquery(), asked=Coalesce(Subquery(asked), F("amount_msat")))
         .filter(amount_msat__gt=F("paid"))
         .exclude(asked=F("amount_msat") - F("paid"))
         .order_by("expires_at")

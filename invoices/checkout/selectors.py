@@ -4,17 +4,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 
-from django.db.models import OuterRef, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import OuterRef, Subquery
 
 from flashpay.errors import NotFound
 from flashpay.money import MSAT_PER_BTC, MSAT_PER_SAT
 from flashpay.qr import qr_svg
 from invoices.models import (
     Invoice,
-    InvoicePayment,
     InvoicePaymentPrompt,
-    InvoicePaymentStatus,
     InvoiceStatus,
     PaymentMethodId,
 )
@@ -25,6 +22,7 @@ from invoices.selectors import (
     invoice_amount_text,
     invoice_checkout_data,
     invoice_get,
+    invoice_paid_msat_subquery,
     invoice_payment_methods_data,
     invoice_redirect_url,
 )
@@ -75,22 +73,11 @@ def _fiat_text(*, msat: int, rate: str) -> str:
     return f"{value:,.2f}"
 
 
-def _paid_msat_subquery() -> Subquery:
-    accounted = (
-        InvoicePayment.objects.filter(invoice=OuterRef("pk"))
-        .exclude(status=InvoicePaymentStatus.INVALID)
-        .values("invoice")
-        .annotate(total=Sum("amount_msat"))
-        .values("total")
-    )
-    return Coalesce(Subquery(accounted), 0)
-
-
 def checkout_status_data(*, invoice_id: str) -> dict:
     """The small JSON the page polls: one query on the invoice's primary key (payments summed inside)."""
     row = (
         Invoice.objects.filter(pk=invoice_id)
-        .annotate(paid_msat=_paid_msat_subquery(), ln_prompt_id=_ln_prompt_id_subquery())
+        .annotate(paid_msat=invoice_paid_msat_subquery(), ln_prompt_id=_ln_prompt_id_subquery())
         .values("status", "additional_status", "expires_at", "checkout", "order_id", "paid_msat", "ln_prompt_id")
         .first()
     )

@@ -27,8 +27,7 @@ import logging
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from flashpay.errors import ApplicationError
@@ -38,7 +37,6 @@ from invoices.models import (
     InvoiceLnurlInvoice,
     InvoicePayment,
     InvoicePaymentPrompt,
-    InvoicePaymentStatus,
     InvoiceStatus,
     PaymentMethodId,
     StorePaymentMethod,
@@ -46,6 +44,7 @@ from invoices.models import (
 from invoices.selectors import (
     invoice_lightning_prompt_current,
     invoice_paid,
+    invoice_paid_msat_subquery,
     invoice_prompts_node_cancel_due,
     invoices_lightning_remainder_due,
 )
@@ -332,13 +331,6 @@ def _invoices_lnurl_cancel_due(*, now: datetime, limit: int) -> list[str]:
     """Ids of invoices whose BTC-LN prompt was replaced and which still have unpaid LNURL-pay
     BOLT11s asking for more than is due, while the invoice runs (the sweep's work list; whether a
     BOLT11 is still open on its node is for invoice_lnurl_bolt11s_cancel to check)."""
-    accounted = (
-        InvoicePayment.objects.filter(invoice=OuterRef("prompt__invoice"))
-        .exclude(status=InvoicePaymentStatus.INVALID)
-        .values("invoice")
-        .annotate(total=Sum("amount_msat"))
-        .values("total")
-    )
     replaced = InvoicePaymentPrompt.objects.filter(
         invoice=OuterRef("prompt__invoice"), payment_method_id=PaymentMethodId.BTC_LN, superseded_at__isnull=False
     )
@@ -346,7 +338,7 @@ def _invoices_lnurl_cancel_due(*, now: datetime, limit: int) -> list[str]:
         InvoiceLnurlInvoice.objects.filter(prompt__invoice__amount_msat__isnull=False, prompt__invoice__expires_at__gt=now)
         .filter(Exists(replaced))
         .filter(~Exists(InvoicePayment.objects.filter(payment_id=OuterRef("payment_hash"))))
-        .annotate(paid=Coalesce(Subquery(accounted), 0))
+        .annotate(paid=invoice_paid_msat_subquery("prompt__invoice"))
         .filter(amount_msat__gt=F("prompt__invoice__amount_msat") - F("paid"))
         .order_by("prompt__invoice_id")
         .values_list("prompt__invoice_id", flat=True)

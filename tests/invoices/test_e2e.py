@@ -10,6 +10,7 @@ from invoices.onchain.services import onchain_sync_once
 from invoices.services.payments import invoice_own_node_payments_sync
 from lightning.services import lightning_invoices_reconcile
 from tests.factories import token_header
+from tests.invoices.api import invoice_create, invoice_get, invoice_payment_methods
 from tests.invoices.conftest import deliver, invoice_events, vpub
 from tests.invoices.factories import store_setup_payment_methods
 from tests.invoices.greenfield_schema import validate
@@ -27,33 +28,17 @@ WEBHOOK_SCHEMAS = {
 }
 
 
-def _create(api_client, store, headers, body):
-    response = api_client.post(f"/api/v1/stores/{store.pk}/invoices", body, format="json", **headers)
-    assert response.status_code == 200, response.content
-    return response.json()
-
-
-def _methods(api_client, invoice_id, headers):
-    response = api_client.get(f"/api/v1/invoices/{invoice_id}/payment-methods", **headers)
-    assert response.status_code == 200, response.content
-    return {m["paymentMethodId"]: m for m in response.json()}
-
-
-def _get(api_client, invoice_id, headers):
-    return api_client.get(f"/api/v1/invoices/{invoice_id}", **headers).json()
-
-
 def test_onchain_partial_then_rest_then_confirmed(api_client, shop, bitcoind_client, bitcoind_miner):
     store, headers = shop
     onchain_sync_once(client=bitcoind_client)  # cursor at the current tip
     # given an invoice of 10 USD at 50,000 USD/BTC = 20,000 sats
-    invoice = _create(api_client, store, headers, {
+    invoice = invoice_create(api_client, store, headers, {
         "amount": "10.00", "currency": "USD",
         "metadata": {"orderId": "order-1", "buyerEmail": "buyer@example.com"},
         "checkout": {"speedPolicy": "MediumSpeed", "paymentMethods": ["BTC-CHAIN", "BTC-LN"]},
     })
     assert (invoice["status"], invoice["additionalStatus"], invoice["amount"]) == ("New", "None", "10.00")
-    methods = _methods(api_client, invoice["id"], headers)
+    methods = invoice_payment_methods(api_client, invoice["id"], headers)
     chain = methods["BTC-CHAIN"]
     assert chain["amount"] == "0.00020000" and chain["due"] == "0.00020000"
     assert chain["paymentLink"] == f"bitcoin:{chain['destination']}?amount=0.00020000"
@@ -64,24 +49,24 @@ def test_onchain_partial_then_rest_then_confirmed(api_client, shop, bitcoind_cli
     onchain_sync_once(client=bitcoind_client)
     deliver()
     # then the invoice is New + PaidPartial with one Processing payment
-    data = _get(api_client, invoice["id"], headers)
+    data = invoice_get(api_client, invoice["id"], headers)
     assert (data["status"], data["additionalStatus"], data["paidAmount"]) == ("New", "PaidPartial", "5.00")
-    assert _methods(api_client, invoice["id"], headers)["BTC-CHAIN"]["due"] == "0.00010000"
+    assert invoice_payment_methods(api_client, invoice["id"], headers)["BTC-CHAIN"]["due"] == "0.00010000"
 
     # when the rest arrives (unconfirmed)
     bitcoind_miner.send_to_address(chain["destination"], Decimal("0.0001"))
     onchain_sync_once(client=bitcoind_client)
     deliver()
-    data = _get(api_client, invoice["id"], headers)
+    data = invoice_get(api_client, invoice["id"], headers)
     assert (data["status"], data["additionalStatus"]) == ("Processing", "None")
 
     # when a block confirms both (MediumSpeed: one confirmation)
     bitcoind_miner.generate_to_address(1, bitcoind_miner.get_new_address())
     onchain_sync_once(client=bitcoind_client)
     deliver()
-    data = _get(api_client, invoice["id"], headers)
+    data = invoice_get(api_client, invoice["id"], headers)
     assert (data["status"], data["additionalStatus"]) == ("Settled", "None")
-    payments = _methods(api_client, invoice["id"], headers)["BTC-CHAIN"]["payments"]
+    payments = invoice_payment_methods(api_client, invoice["id"], headers)["BTC-CHAIN"]["payments"]
     assert [p["status"] for p in payments] == ["Settled", "Settled"]
     assert [p["value"] for p in payments] == ["0.00010000", "0.00010000"]
     assert invoice_events(invoice["id"]) == [
@@ -106,8 +91,8 @@ def test_lightning_payment_settles_at_once_and_credits_the_merchant_once(
     api_client, shop, lnd_network, lnd_backend, lnd_external
 ):
     store, headers = shop
-    invoice = _create(api_client, store, headers, {"amount": "0.0005", "currency": "BTC", "metadata": {"itemDesc": "Tea"}})
-    bolt11 = _methods(api_client, invoice["id"], headers)["BTC-LN"]["destination"]
+    invoice = invoice_create(api_client, store, headers, {"amount": "0.0005", "currency": "BTC", "metadata": {"itemDesc": "Tea"}})
+    bolt11 = invoice_payment_methods(api_client, invoice["id"], headers)["BTC-LN"]["destination"]
 
     # when the external node pays the BOLT11 and the watcher records it
     result = lnd_external.pay(bolt11, fee_limit_msat=1000, timeout=5)
@@ -117,7 +102,7 @@ def test_lightning_payment_settles_at_once_and_credits_the_merchant_once(
     deliver()
     deliver()  # a redelivery changes nothing
 
-    data = _get(api_client, invoice["id"], headers)
+    data = invoice_get(api_client, invoice["id"], headers)
     assert (data["status"], data["additionalStatus"], data["paidAmount"]) == ("Settled", "None", "0.00050000")
     payment = InvoicePayment.objects.get(invoice_id=invoice["id"])
     assert (payment.payment_method_id, payment.status, payment.amount_msat) == ("BTC-LN", "Settled", 50_000_000)
@@ -133,15 +118,15 @@ def test_lightning_on_the_merchants_own_node(api_client, merchant, nodes, lnd_ne
     headers = token_header(secret)
     # the devnode's "external" node plays the merchant's own node
     store_setup_payment_methods(store=store, xpub=vpub(), lightning=lnd_network.connection_string("external"))
-    invoice = _create(api_client, store, headers, {"amount": "0.0001", "currency": "BTC"})
-    bolt11 = _methods(api_client, invoice["id"], headers)["BTC-LN"]["destination"]
+    invoice = invoice_create(api_client, store, headers, {"amount": "0.0001", "currency": "BTC"})
+    bolt11 = invoice_payment_methods(api_client, invoice["id"], headers)["BTC-LN"]["destination"]
     assert invoice_own_node_payments_sync() == 0  # not paid yet
 
     assert lnd_backend.pay(bolt11, fee_limit_msat=100_000, timeout=5).status == "success"
     assert invoice_own_node_payments_sync() == 1
     assert invoice_own_node_payments_sync() == 0
 
-    data = _get(api_client, invoice["id"], headers)
+    data = invoice_get(api_client, invoice["id"], headers)
     assert (data["status"], data["paidAmount"]) == ("Settled", "0.00010000")
     # the money is on the merchant's node, not in FlashPay's ledger
     assert not Account.objects.filter(kind="merchant", reference=store.pk).exists()

@@ -26,6 +26,7 @@ from lightning.backends import InvoiceState, PaymentStatus
 from lightning.models import LightningInvoice
 from lightning.services import lightning_invoices_reconcile
 from tests.factories import token_header
+from tests.invoices.api import invoice_create, invoice_get, invoice_payment_methods
 from tests.invoices.conftest import deliver, vpub
 from tests.invoices.factories import make_invoice, store_setup_payment_methods
 
@@ -43,19 +44,7 @@ def _create(api_client, store, headers, **checkout):
         "amount": "10.00", "currency": "USD",
         "checkout": {"speedPolicy": "MediumSpeed", "paymentMethods": ["BTC-CHAIN", "BTC-LN"], **checkout},
     }
-    response = api_client.post(f"/api/v1/stores/{store.pk}/invoices", body, format="json", **headers)
-    assert response.status_code == 200, response.content
-    return response.json()
-
-
-def _methods(api_client, invoice_id, headers):
-    response = api_client.get(f"/api/v1/invoices/{invoice_id}/payment-methods", **headers)
-    assert response.status_code == 200, response.content
-    return {m["paymentMethodId"]: m for m in response.json()}
-
-
-def _get(api_client, invoice_id, headers):
-    return api_client.get(f"/api/v1/invoices/{invoice_id}", **headers).json()
+    return invoice_create(api_client, store, headers, body)
 
 
 def _pay_onchain(bitcoind_client, bitcoind_miner, address: str, btc: str) -> None:
@@ -78,16 +67,16 @@ def test_partial_onchain_payment_then_the_rest_over_lightning(
     onchain_sync_once(client=bitcoind_client)
     # given an invoice of 10 USD = 20,000 sats, payable on-chain and over Lightning
     invoice = _create(api_client, store, headers)
-    before = _methods(api_client, invoice["id"], headers)
+    before = invoice_payment_methods(api_client, invoice["id"], headers)
     old_bolt11 = before["BTC-LN"]["destination"]
     assert bolt11.decode(old_bolt11).amount_msat == 20_000 * SAT
 
     # when 12,000 sats arrive on-chain
     _pay_onchain(bitcoind_client, bitcoind_miner, before["BTC-CHAIN"]["destination"], "0.00012")
-    assert (_get(api_client, invoice["id"], headers)["additionalStatus"]) == "PaidPartial"
+    assert (invoice_get(api_client, invoice["id"], headers)["additionalStatus"]) == "PaidPartial"
     # then the recorder only queued the mint, once its transaction committed
     assert _queued(REMAINDER_TASK) == [(invoice["id"],)]
-    stale = _methods(api_client, invoice["id"], headers)["BTC-LN"]
+    stale = invoice_payment_methods(api_client, invoice["id"], headers)["BTC-LN"]
     # the full-amount BOLT11 is not offered in the meantime
     assert stale["destination"] == old_bolt11 and stale["activated"] is False
     status_before = client.get(f"/i/{invoice['id']}/status").json()
@@ -99,7 +88,7 @@ def test_partial_onchain_payment_then_the_rest_over_lightning(
     assert tasks.invoice_lightning_remainder_task(invoice["id"]) is False
 
     # then BTC-LN is a new BOLT11 for exactly the 8,000 sats due, expiring with the invoice
-    methods = _methods(api_client, invoice["id"], headers)
+    methods = invoice_payment_methods(api_client, invoice["id"], headers)
     ln = methods["BTC-LN"]
     assert ln["destination"] != old_bolt11 and ln["activated"] is True
     assert ln["paymentLink"] == f"lightning:{ln['destination']}"
@@ -129,13 +118,13 @@ def test_partial_onchain_payment_then_the_rest_over_lightning(
     assert lnd_external.pay(ln["destination"], fee_limit_msat=1000, timeout=5).status == PaymentStatus.SUCCESS
     _record_lightning(lnd_backend, lnd_network)
     # then the invoice is paid in full, not over (on-chain still unconfirmed: Processing)
-    data = _get(api_client, invoice["id"], headers)
+    data = invoice_get(api_client, invoice["id"], headers)
     assert (data["status"], data["additionalStatus"], data["paidAmount"]) == ("Processing", "None", "10.00")
     assert not _queued(REMAINDER_TASK)[1:]  # nothing more to mint once paid
     bitcoind_miner.generate_to_address(1, bitcoind_miner.get_new_address())
     onchain_sync_once(client=bitcoind_client)
     deliver()
-    data = _get(api_client, invoice["id"], headers)
+    data = invoice_get(api_client, invoice["id"], headers)
     assert (data["status"], data["additionalStatus"]) == ("Settled", "None")
     assert Account.objects.get(kind="merchant", reference=store.pk).posted_msat == 8_000 * SAT
     # the receipt lists both payments
@@ -150,8 +139,8 @@ def test_a_payment_to_the_replaced_bolt11_still_counts(
     store, headers = shop
     onchain_sync_once(client=bitcoind_client)
     invoice = _create(api_client, store, headers)
-    old_bolt11 = _methods(api_client, invoice["id"], headers)["BTC-LN"]["destination"]
-    _pay_onchain(bitcoind_client, bitcoind_miner, _methods(api_client, invoice["id"], headers)["BTC-CHAIN"]["destination"], "0.00005")
+    old_bolt11 = invoice_payment_methods(api_client, invoice["id"], headers)["BTC-LN"]["destination"]
+    _pay_onchain(bitcoind_client, bitcoind_miner, invoice_payment_methods(api_client, invoice["id"], headers)["BTC-CHAIN"]["destination"], "0.00005")
     assert tasks.invoice_lightning_remainder_task(invoice["id"]) is True
     old = InvoicePaymentPrompt.objects.get(invoice_id=invoice["id"], destination=old_bolt11)
 
@@ -160,11 +149,11 @@ def test_a_payment_to_the_replaced_bolt11_still_counts(
     _record_lightning(lnd_backend, lnd_network)
 
     # then the money is recorded against the invoice, under BTC-LN, as paid to the old BOLT11
-    data = _get(api_client, invoice["id"], headers)
+    data = invoice_get(api_client, invoice["id"], headers)
     assert (data["status"], data["additionalStatus"], data["paidAmount"]) == ("Settled", "PaidOver", "12.50")
     payment = InvoicePayment.objects.get(payment_id=old.payment_hash)
     assert (payment.invoice_id, payment.prompt_id, payment.amount_msat) == (invoice["id"], old.pk, 20_000 * SAT)
-    ln = _methods(api_client, invoice["id"], headers)["BTC-LN"]
+    ln = invoice_payment_methods(api_client, invoice["id"], headers)["BTC-LN"]
     assert [(p["id"], p["value"], p["destination"]) for p in ln["payments"]] == [(old.payment_hash, "0.00020000", old_bolt11)]
     assert Account.objects.get(kind="merchant", reference=store.pk).posted_msat == 20_000 * SAT
     # when the cancel runs, the node says it was paid first: nothing left to cancel, nothing retried
