@@ -25,9 +25,10 @@ from invoices.checkout.selectors import (
     checkout_page_data,
     checkout_receipt_data,
     checkout_status_data,
+    checkout_tab_qr,
 )
 
-# Scripts and styles only from our own static files (no inline code, no CDN); QR codes are inline SVG.
+# Scripts and styles only from our own static files (no inline code, no CDN); QR codes are SVG of our own.
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "form-action 'self'; base-uri 'none'"
@@ -155,6 +156,18 @@ def checkout_panel(request: HttpRequest, invoice_id: str) -> HttpResponse:
     with translation.override(lang):
         response = render(request, "invoices/checkout/_panel.html", context)
     response["Content-Language"] = lang
+    return _headers(response)
+
+
+@require_GET
+def checkout_qr(request: HttpRequest, invoice_id: str, tab: str) -> HttpResponse:
+    """The QR code of a hidden checkout tab, as an SVG image, loaded when the buyer opens the tab."""
+    try:
+        svg = checkout_tab_qr(invoice_id=invoice_id, tab_id=tab)
+    except NotFound as error:
+        return _headers(JsonResponse({"code": error.code, "message": str(error.message)}, status=404))
+    response = HttpResponse(svg, content_type="image/svg+xml")
+    response["X-Content-Type-Options"] = "nosniff"
     return _headers(response)
 
 

@@ -101,9 +101,12 @@ def checkout_status_data(*, invoice_id: str) -> dict:
 
 
 def _tabs(data: dict) -> list[dict]:
-    """The QR tabs: unified (BIP21 with lightning=), on-chain only and Lightning only.
+    """The QR tabs: unified (BIP21 with lightning=), on-chain only and Lightning only; the shown one first.
 
     No text here: the template translates labels by tab id, in the language the view picked.
+    ``qrText`` is what each tab's QR code encodes. Only the first tab's is drawn into the page
+    (_tabs_drawn); the hidden ones load as images when shown (checkout_tab_qr): drawing one
+    takes ~15 ms, most of a first view.
     """
     methods = {m["paymentMethodId"]: m for m in data["paymentMethods"]}
     chain = methods.get(PaymentMethodId.BTC_CHAIN)
@@ -112,19 +115,37 @@ def _tabs(data: dict) -> list[dict]:
         ln = None  # partly paid: the BOLT11 for the rest is not minted yet (see invoice_checkout_data)
     tabs = []
     if chain is not None and ln is not None:
-        tabs.append({"id": "unified", "link": data["unifiedLink"], "copy": data["unifiedLink"], "qr": qr_svg(data["unifiedQr"])})
+        tabs.append({"id": "unified", "link": data["unifiedLink"], "copy": data["unifiedLink"], "qrText": data["unifiedQr"]})
     if chain is not None:
         link = chain["paymentLink"]
         # upper-case for the QR's alphanumeric mode, as for the unified link
         qr_text = link.replace(chain["destination"], chain["destination"].upper()).replace("bitcoin:", "BITCOIN:", 1)
-        tabs.append({"id": "chain", "link": link, "copy": chain["destination"], "qr": qr_svg(qr_text)})
+        tabs.append({"id": "chain", "link": link, "copy": chain["destination"], "qrText": qr_text})
     if ln is not None:
-        tabs.append({"id": "ln", "link": ln["paymentLink"], "copy": ln["destination"], "qr": qr_svg(ln["paymentLink"].upper())})
+        tabs.append({"id": "ln", "link": ln["paymentLink"], "copy": ln["destination"], "qrText": ln["paymentLink"].upper()})
     if data["defaultPaymentMethod"] == PaymentMethodId.BTC_LN:
         tabs.sort(key=lambda t: t["id"] != "ln")
     elif data["defaultPaymentMethod"] == PaymentMethodId.BTC_CHAIN:
         tabs.sort(key=lambda t: t["id"] != "chain")
     return tabs
+
+
+def _tabs_drawn(data: dict) -> list[dict]:
+    """_tabs with the shown (first) tab's QR code drawn into ``qr``."""
+    tabs = _tabs(data)
+    if tabs:
+        tabs[0]["qr"] = qr_svg(tabs[0]["qrText"])
+    return tabs
+
+
+def checkout_tab_qr(*, invoice_id: str, tab_id: str) -> str:
+    """The SVG QR code of one tab of a payable invoice's checkout (NotFound when there is no such tab)."""
+    data = invoice_checkout_data(invoice_id=invoice_id)
+    if data["status"] == InvoiceStatus.NEW:
+        for tab in _tabs(data):
+            if tab["id"] == tab_id:
+                return qr_svg(tab["qrText"])
+    raise NotFound("No such QR code for this invoice", code="checkout-qr-not-found")
 
 
 def checkout_page_data(*, invoice_id: str) -> dict:
@@ -166,7 +187,7 @@ def checkout_page_data(*, invoice_id: str) -> dict:
         "dueSats": sats_text(due) if due is not None else None,
         "dueFiat": _fiat_text(msat=due, rate=data["rate"]) if fiat and due is not None else None,
         "paidBtc": btc_text(paid_msat),
-        "tabs": _tabs(data) if data["status"] == InvoiceStatus.NEW else [],
+        "tabs": _tabs_drawn(data) if data["status"] == InvoiceStatus.NEW else [],
     }
 
 

@@ -1,4 +1,4 @@
-"""Routes of the hosted checkout: the page, its polled status and panel, and the receipt."""
+"""Routes of the hosted checkout: the page, its polled status and panel, the hidden tabs' QR codes, the receipt."""
 from django.urls import path
 
 from invoices import views
@@ -8,4 +8,5 @@ urlpatterns = [
     path("i/<str:invoice_id>/status", views.checkout_status, name="checkout-status"),
     path("i/<str:invoice_id>/panel", views.checkout_panel, name="checkout-panel"),
     path("i/<str:invoice_id>/receipt", views.checkout_receipt, name="checkout-receipt"),
+    path("i/<str:invoice_id>/qr/<slug:tab>.svg", views.checkout_qr, name="checkout-qr"),
 ]

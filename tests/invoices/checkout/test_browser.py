@@ -96,6 +96,10 @@ def test_onchain_partial_then_paid_then_settled_at_360px(browser, live_server, s
     assert browser.find_element(By.ID, "pane-chain").is_displayed()
     assert not browser.find_element(By.ID, "pane-unified").is_displayed()
     assert browser.find_element(By.CSS_SELECTOR, "#pane-chain button.copy").get_attribute("data-copy") == address
+    # its QR code loads as an image once the tab is shown
+    qr = browser.find_element(By.CSS_SELECTOR, "#pane-chain img.qr")
+    WebDriverWait(browser, 10).until(lambda b: b.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", qr))
+    assert qr.is_displayed() and qr.size["width"] > 100
 
     # when half arrives
     bitcoind_miner.send_to_address(address, Decimal("0.0001"))

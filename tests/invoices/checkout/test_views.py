@@ -42,7 +42,9 @@ def test_new_invoice_shows_unified_qr_amounts_and_copy_buttons(client, shop):
     assert "10.00 USD" in html and "1 BTC = 50,000 USD" in html and "0.00020000</span> BTC" in html and "20,000</span> sats" in html
     # the unified BIP21 link with the BOLT11 (links lower-case; the QR encodes the upper-case form)
     assert f'href="bitcoin:{chain.address}?amount=0.00020000&amp;lightning={ln.destination}"' in html
-    assert html.count('<svg class="qr"') == 3  # unified, on-chain only, Lightning only
+    # the shown tab's QR is in the page; the hidden tabs' (on-chain only, Lightning only) load when opened
+    assert html.count('<svg class="qr"') == 1
+    assert re.findall(r'<img class="qr" src="([^"]+)"', html) == [f"/i/{invoice.pk}/qr/chain.svg", f"/i/{invoice.pk}/qr/ln.svg"]
     assert 'role="tablist"' in html and 'aria-selected="true"' in html
     assert "Copy payment link" in html and "Copy address" in html and "Copy Lightning invoice" in html
     assert "Mug" in html and "A-1" in html
@@ -243,3 +245,28 @@ def test_store_logo_only_over_https_and_allowed_by_csp(client, shop, logo_url, s
     assert ('class="logo"' in html) is shown
     assert img_src in response["Content-Security-Policy"]
     assert "script-src 'self';" in response["Content-Security-Policy"]
+
+
+def test_a_hidden_tab_qr_is_an_svg_image_of_what_the_tab_pays(client, shop):
+    from flashpay.qr import qr_svg
+
+    store, _ = shop
+    invoice = make_invoice(store=store, amount="10")
+    ln = invoice.prompts.get(payment_method_id="BTC-LN")
+
+    response = client.get(f"/i/{invoice.pk}/qr/ln.svg")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/svg+xml" and response["X-Content-Type-Options"] == "nosniff"
+    assert response.content.decode() == qr_svg(f"LIGHTNING:{ln.destination}".upper())
+    assert client.get(f"/i/{invoice.pk}/qr/unified.svg").status_code == 200
+    assert client.get(f"/i/{invoice.pk}/qr/nope.svg").status_code == 404
+    assert client.get("/i/no-such-invoice/qr/ln.svg").status_code == 404
+
+
+def test_no_qr_image_once_there_is_nothing_left_to_pay(client, shop):
+    store, _ = shop
+    invoice = make_invoice(store=store, amount="10")
+    invoices_expire(now=timezone.now() + timedelta(hours=1))
+
+    assert client.get(f"/i/{invoice.pk}/qr/chain.svg").status_code == 404
