@@ -264,8 +264,12 @@ FLASH_PROGRAM_STORE_ID = env.str("FLASH_PROGRAM_STORE_ID", default="")
 # (sendtoaddress); empty: on-chain batches wait for an operator's payout and "mark paid".
 CARD_SETTLEMENT_HOT_WALLET = env.str("CARD_SETTLEMENT_HOT_WALLET", default="")
 
+# Reverse proxies (IPs or CIDRs) whose X-Forwarded-For names the client for the per-IP limits
+# (flashpay/ratelimit/clients.py); empty: REMOTE_ADDR is the client.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+
 # --- Invoice LNURL-pay (invoices/services/lnurl.py) ---
-# Callbacks a minute (each may mint a BOLT11 on the node) per client IP (REMOTE_ADDR) and per
+# Callbacks a minute (each may mint a BOLT11 on the node) per client IP (see TRUSTED_PROXIES) and per
 # invoice; over it the wallet gets HTTP 429 with Retry-After. 0 disables a limit.
 LNURL_CALLBACK_RATE_PER_IP = env.int("LNURL_CALLBACK_RATE_PER_IP", default=30)
 LNURL_CALLBACK_RATE_PER_INVOICE = env.int("LNURL_CALLBACK_RATE_PER_INVOICE", default=10)

@@ -231,3 +231,26 @@ def test_callbacks_for_invoices_that_take_no_payment_leave_the_node_alone(api_cl
 
     assert _node_invoices(lnd_network) == before
     assert not InvoiceLnurlInvoice.objects.exists()
+
+
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit(api_client, lnurl_shop, settings, clock):
+    settings.LNURL_CALLBACK_RATE_PER_IP = 1
+    settings.LNURL_CALLBACK_RATE_PER_INVOICE = 0
+    settings.TRUSTED_PROXIES = ["172.30.70.0/24"]
+    store, headers = lnurl_shop
+    _invoice_id, callback = _callback_path(api_client, store, headers, {"amount": "0.0003", "currency": "BTC"})
+
+    def via_proxy(forwarded_for: str):
+        return api_client.get(
+            callback, {"amount": 30_000_000}, REMOTE_ADDR="172.30.70.5", HTTP_X_FORWARDED_FOR=forwarded_for
+        )
+
+    assert via_proxy("198.51.100.7").status_code == 200
+    assert via_proxy("198.51.100.8").status_code == 200  # another client behind the same proxy
+    assert via_proxy("198.51.100.7").status_code == 429
+    # a client cannot escape its limit by writing its own X-Forwarded-For: the proxy appends the real one
+    assert via_proxy("203.0.113.99, 198.51.100.7").status_code == 429
+    # and a peer that is not a trusted proxy is counted by its own address, whatever it claims
+    assert api_client.get(
+        callback, {"amount": 30_000_000}, REMOTE_ADDR="198.51.100.7", HTTP_X_FORWARDED_FOR="203.0.113.1"
+    ).status_code == 429
