@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -12,6 +13,7 @@ from rest_framework.views import APIView
 
 from cards.services.payments import TapRefused, card_tap, card_withdraw
 from flashpay.ratelimit.clients import client_ip
+from flashpay.ratelimit.services import ratelimit_retry_after
 
 # A wallet (the merchant's point of sale) calls these on behalf of the card: the card's SUN MAC
 # and then the single-use k1 are the credentials, so no session, token or CSRF applies.
@@ -19,12 +21,18 @@ from flashpay.ratelimit.clients import client_ip
 _ERROR = inline_serializer(
     "LnurlError", fields={"status": serializers.CharField(), "reason": serializers.CharField()}
 )
+_RETRY_AFTER = OpenApiParameter(
+    "Retry-After", OpenApiTypes.INT, OpenApiParameter.HEADER, description="seconds to wait", response=[429]
+)
 
 
 def lnurl_error(exc: TapRefused) -> Response:
-    """LUD-03 error body; the HTTP status says 4xx so logs and proxies see a refusal too."""
+    """LUD-03 error body; the HTTP status says 4xx so logs and proxies see a refusal too, and a
+    429 says when the limit's window ends (RFC 9110 Retry-After)."""
     response = Response({"status": "ERROR", "reason": exc.message}, status=exc.status_code)
     response["Cache-Control"] = "no-store"
+    if response.status_code == 429:
+        response["Retry-After"] = str(ratelimit_retry_after())
     return response
 
 
@@ -45,7 +53,7 @@ class CardTapApi(APIView):
         minWithdrawable = serializers.IntegerField()  # noqa: N815
         maxWithdrawable = serializers.IntegerField()  # noqa: N815
 
-    @extend_schema(responses={200: OutputSerializer, 400: _ERROR, 429: _ERROR}, auth=[])
+    @extend_schema(responses={200: OutputSerializer, 400: _ERROR, 429: _ERROR}, parameters=[_RETRY_AFTER], auth=[])
     def get(self, request):
         try:
             offer = card_tap(
@@ -80,7 +88,7 @@ class CardTapCallbackApi(APIView):
 
         status = serializers.CharField()
 
-    @extend_schema(responses={200: OutputSerializer, 400: _ERROR, 429: _ERROR}, auth=[])
+    @extend_schema(responses={200: OutputSerializer, 400: _ERROR, 429: _ERROR}, parameters=[_RETRY_AFTER], auth=[])
     def get(self, request):
         try:
             card_withdraw(

@@ -66,6 +66,11 @@ def ratelimit_enforce(*, key: str, limit: int, message: str, window_seconds: int
         raise RateLimited(message, retry_after=left)
 
 
+def ratelimit_retry_after(*, window_seconds: int = WINDOW_SECONDS) -> int:
+    """Whole seconds until the current window ends: the Retry-After of a refusal by ratelimit_hit."""
+    return _window(timezone.now(), window_seconds)[1]
+
+
 def ratelimit_purge(*, older_than_seconds: int = 3600) -> int:
     """Drop the counters of finished windows (run by a schedule); how many went."""
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)

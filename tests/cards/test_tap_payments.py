@@ -172,6 +172,7 @@ def test_rate_limit_per_card_and_per_ip(settings):
     refused = tap(third, 3, ip="192.0.2.99")
     assert refused.status_code == 429
     assert refused.json() == {"status": "ERROR", "reason": "too many taps from this address, try again in a minute"}
+    assert 1 <= int(refused["Retry-After"]) <= 60  # when the minute's window ends
     assert [callback("00" * 32, "lnbcrt1x", ip="192.0.2.99").status_code for _ in range(6)] == [400] * 5 + [429]
     # a refused tap used no counter: the same chip tap works from elsewhere
     assert tap(third, 3, ip="192.0.2.100").status_code == 200
