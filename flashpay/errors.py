@@ -88,7 +88,11 @@ def api_exception_handler(exc, context):
     if isinstance(exc, FieldError):
         return validation_response([{"path": exc.path, "message": exc.message}])
     if isinstance(exc, ApplicationError):
-        return Response({"code": exc.code, "message": exc.message}, status=exc.status_code)
+        response = Response({"code": exc.code, "message": exc.message}, status=exc.status_code)
+        retry_after = getattr(exc, "retry_after", None)  # a rate limit's (flashpay.ratelimit.RateLimited)
+        if retry_after is not None:
+            response["Retry-After"] = str(retry_after)
+        return response
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"": exc.messages}
         return validation_response(_flatten(detail))

@@ -20,10 +20,9 @@ from rest_framework.views import APIView
 from cards import selectors, services
 from cards.authentication import AppTokenAuthentication
 from cards.services import app as app_services
-from cards.services.payments import RateLimited
 from cards.services.topups import card_topup_create
 from flashpay.ratelimit.clients import client_ip
-from flashpay.ratelimit.services import ratelimit_hit
+from flashpay.ratelimit.services import ratelimit_enforce
 
 
 class AppApi(APIView):
@@ -83,8 +82,11 @@ class AppTokenApi(APIView):
     def post(self, request):
         ip = client_ip(request)
         # Password guessing: the stricter per-card budget (taps a minute) also bounds logins per IP.
-        if ip and not ratelimit_hit(key=f"app-login:{ip}", limit=settings.CARD_RATE_LIMIT_PER_CARD):
-            raise RateLimited("too many login attempts, try again in a minute")
+        if ip:
+            ratelimit_enforce(
+                key=f"app-login:{ip}", limit=settings.CARD_RATE_LIMIT_PER_CARD,
+                message="too many login attempts, try again in a minute",
+            )
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         issued = app_services.app_token_issue(**data.validated_data)

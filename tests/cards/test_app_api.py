@@ -56,6 +56,24 @@ def test_wrong_password_and_missing_token_are_refused():
     assert other.get(reverse("cards-app:cards")).status_code == 401
 
 
+def test_password_guessing_is_limited_per_address_and_told_when_to_retry(settings):
+    settings.CARD_RATE_LIMIT_PER_CARD = 2
+    user = UserFactory()
+
+    def login(password, ip):
+        return APIClient().post(
+            reverse("cards-app:token"), {"username": user.username, "password": password}, format="json", REMOTE_ADDR=ip
+        )
+
+    assert [login("nope", "192.0.2.5").status_code for _ in range(2)] == [401, 401]
+    refused = login(DEFAULT_PASSWORD, "192.0.2.5")  # even the right password, until the minute is over
+    assert refused.status_code == 429
+    assert refused.json() == {"code": "rate-limited", "message": "too many login attempts, try again in a minute"}
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert not AppToken.objects.exists()
+    assert login(DEFAULT_PASSWORD, "192.0.2.6").status_code == 201  # another address
+
+
 def test_link_by_activation_code_then_list_and_detail_with_balance():
     user = UserFactory()
     created = make_card(name="Blue card")
