@@ -90,9 +90,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
-    # Let psycopg keep prepared statements. Only server-side-binding cursors use them (the
-    # ledger's hot path, flashpay/ledger/db.py); Django's own cursors bind on the client and
-    # never do. Turn off behind a pooler that cannot carry them (PgBouncer < 1.21).
+    # Let psycopg keep prepared statements. Only server-side-binding cursors use them (the hot
+    # paths' statements, flashpay/sql.py); Django's own cursors bind on the client and never do. Turn off behind a pooler that cannot carry them (PgBouncer < 1.21).
     if env.bool("DB_PREPARED_STATEMENTS", default=True):
         DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
     # Bind parameters on the server for all of Django's queries, so the prepared statements

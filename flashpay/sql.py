@@ -7,9 +7,10 @@ vendor from the model's metadata, then only bind parameters. Rows become model i
 through the converters the ORM itself would apply (JSON decoded, SQLite's text decimals and
 datetimes parsed), so callers get the instances a queryset would have given them.
 
-On PostgreSQL the statements go through a server-side-binding cursor, so psycopg prepares
-each one after a few uses on a connection (``prepare_threshold``, DB_PREPARED_STATEMENTS) and
-PostgreSQL stops parsing and planning it per request. The statements are plain column
+On PostgreSQL the statements go through a server-side-binding cursor that psycopg prepares on
+a connection's first run of each (unless DB_PREPARED_STATEMENTS turns prepared statements off),
+so PostgreSQL stops parsing and planning it per request. The ledger's hand-written postings use
+the same cursor (``execute_hot``). The statements are plain column
 comparisons and VALUES lists, whose parameter types PostgreSQL always infers.
 
 Deliberately small: one table, plus optional joins to the targets of its foreign keys.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
@@ -34,17 +36,40 @@ class _Part:
     via: models.ForeignKey | None  # the foreign key of the main model this part is joined through
 
 
+@lru_cache(maxsize=1)
+def _preparing_cursor_class():
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    class PreparingCursor(ServerBindingCursor):
+        """Prepares each statement on its first run on a connection, not its prepare_threshold-th.
+
+        psycopg still prepares nothing when the connection's prepare_threshold is None
+        (DB_PREPARED_STATEMENTS=false, for poolers that cannot carry prepared statements).
+        """
+
+        def execute(self, query, params=None, *, prepare=None, binary=None):
+            return super().execute(query, params, prepare=True if prepare is None else prepare, binary=binary)
+
+    return PreparingCursor
+
+
 def hot_cursor(connection=None):
-    """A Django cursor (errors translated, queries logged under DEBUG) that binds on the server."""
+    """A Django cursor (errors translated, queries logged under DEBUG) that binds on the server
+    and prepares what it runs (on PostgreSQL; elsewhere Django's own cursor)."""
     connection = connection or connections[DEFAULT_DB_ALIAS]
     if connection.vendor != "postgresql":
         return connection.cursor()
-    from django.db.backends.postgresql.base import ServerBindingCursor
-
     connection.ensure_connection()
     with connection.wrap_database_errors:
-        cursor = ServerBindingCursor(connection.connection)
+        cursor = _preparing_cursor_class()(connection.connection)
     return _DebugCursor(cursor, connection) if connection.queries_logged else connection.make_cursor(cursor)
+
+
+def execute_hot(sql: str, params: Sequence, *, fetch: bool = True) -> list[tuple]:
+    """Run one hand-written hot statement (the ledger's postings) through hot_cursor; its rows if fetch."""
+    with hot_cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if fetch else []
 
 
 class _DebugCursor(CursorDebugWrapper):

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from flashpay.errors import NotFound
-from flashpay.ledger.db import execute_hot
 from flashpay.ledger.models import Account, Transaction
+from flashpay.sql import execute_hot
 
 # Compiled SQL of the account lock query, per (database alias, number of accounts). Postings run
 # this query a thousand times a second; building it through the ORM each time cost more CPU

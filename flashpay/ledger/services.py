@@ -29,7 +29,6 @@ from django.utils import timezone
 
 from flashpay.errors import ApplicationError, Conflict, InsufficientFunds, NotFound
 from flashpay.ledger import selectors
-from flashpay.ledger.db import execute_hot
 from flashpay.ledger.locks import accounts_lock, transaction_lock
 from flashpay.ledger.models import (
     NON_NEGATIVE_KINDS,
@@ -40,6 +39,7 @@ from flashpay.ledger.models import (
     TransactionStatus,
 )
 from flashpay.money import MSAT_PER_BTC, Msat
+from flashpay.sql import execute_hot
 
 logger = logging.getLogger(__name__)
 
