@@ -48,6 +48,7 @@ from cards.selectors import (
 )
 from cards.services import card_counter_advance, tap_log_record
 from flashpay.errors import ApplicationError, Conflict, InsufficientFunds
+from flashpay.events.broker import task_enqueue
 from flashpay.events.services import event_emit
 from flashpay.ledger.models import AccountKind
 from flashpay.ledger.services import (
@@ -501,12 +502,7 @@ def _reserve_external(*, card, account, node, request, decoded) -> CardPayment:
 
 def _enqueue_node_invoice_cancel(payment_id: int) -> None:
     """Queue the node call; if the broker is down the periodic sweep cancels instead."""
-    from django_q.tasks import async_task
-
-    try:
-        async_task("cards.tasks.card_payment_node_invoice_cancel_task", payment_id)
-    except Exception:  # noqa: BLE001 - the broker being down must not fail a finished payment
-        logger.warning("card payment %s: could not queue the node cancel; the sweep will", payment_id, exc_info=True)
+    task_enqueue("cards.tasks.card_payment_node_invoice_cancel_task", payment_id)
 
 
 def card_payment_node_invoice_cancel(*, payment: CardPayment, backend: LightningBackend | None = None) -> CardPayment:

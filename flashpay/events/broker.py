@@ -7,6 +7,7 @@ acknowledging stay django-q2's own.
 """
 from __future__ import annotations
 
+import logging
 import threading
 
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -16,6 +17,8 @@ from django_q.conf import Conf
 from django_q.models import OrmQ
 
 from flashpay.sql import ModelInsert, hot_cursor
+
+logger = logging.getLogger(__name__)
 
 _INSERT_TASK = ModelInsert(OrmQ)
 _WAITING = f"SELECT 1 FROM {OrmQ._meta.db_table} WHERE id = %s AND lock <= %s"  # noqa: S608
@@ -60,4 +63,23 @@ def enqueue_unless_waiting(func: str, **options) -> bool:
     if isinstance(broker, DatabaseBroker) and broker.last_row_id is not None:
         with _queued_lock:
             _queued[func] = broker.last_row_id
+    return True
+
+
+def task_enqueue(func: str, *args, group: str | None = None) -> bool:
+    """Queue a task whose work is already committed and also found by a periodic sweep.
+
+    If the broker is down the caller's work must not fail: the row the task would handle is
+    committed, so a lost enqueue only delays it until the sweep. Returns whether it was queued.
+    """
+    from django_q.tasks import async_task
+
+    try:
+        if group is None:
+            async_task(func, *args)
+        else:
+            async_task(func, *args, group=group)
+    except Exception:  # noqa: BLE001 - see above
+        logger.warning("could not queue %s%r; the sweep will do it", func, args, exc_info=True)
+        return False
     return True

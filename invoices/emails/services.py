@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from flashpay.accounts.models import Store
 from flashpay.errors import FieldError, NotFound
+from flashpay.events.broker import task_enqueue
 from flashpay.events.models import Event
 from invoices.emails.backend import StoreSmtpBackend
 from invoices.emails.locks import message_lock_due, message_lock_next_due, message_lock_wait
@@ -159,12 +160,7 @@ def _merchant_addresses(rule: EmailRule) -> list[str]:
 
 
 def _enqueue_send(message_id: int) -> None:
-    from django_q.tasks import async_task
-
-    try:
-        async_task("invoices.emails.tasks.email_message_send_task", message_id, group="emails")
-    except Exception:  # the message row is committed; the sweep sends it
-        logger.exception("could not queue e-mail %s; the sweep will send it", message_id)
+    task_enqueue("invoices.emails.tasks.email_message_send_task", message_id, group="emails")
 
 
 def email_messages_create(*, event: Event) -> list[EmailMessage]:

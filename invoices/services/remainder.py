@@ -31,6 +31,7 @@ from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from flashpay.errors import ApplicationError
+from flashpay.events.broker import task_enqueue
 from invoices.locks import invoice_lock
 from invoices.models import (
     Invoice,
@@ -78,12 +79,7 @@ class LightningPromptUnavailable(ApplicationError):
 
 def _enqueue(func: str, arg) -> None:
     """Queue a task; if the broker is down the sweep does the work instead."""
-    from django_q.tasks import async_task
-
-    try:
-        async_task(func, arg, group="invoices")
-    except Exception:  # noqa: BLE001 - the payment is committed; a lost enqueue only delays the BOLT11
-        logger.warning("could not queue %s(%s); the sweep will run it", func, arg, exc_info=True)
+    task_enqueue(func, arg, group="invoices")
 
 
 def invoice_lightning_remainder_queue(*, invoice: Invoice) -> None:

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from flashpay.accounts.models import Store
 from flashpay.errors import Conflict
+from flashpay.events.broker import task_enqueue
 from flashpay.events.models import Event
 from flashpay.ids import new_id
 from invoices.webhooks.egress import webhook_client
@@ -130,12 +131,7 @@ def _request_body(
 
 def _enqueue_send(delivery_id: str) -> None:
     """Queue one send; if the broker is down, the periodic sweep sends it instead."""
-    from django_q.tasks import async_task
-
-    try:
-        async_task("invoices.webhooks.tasks.webhook_delivery_send_task", delivery_id, group="webhooks")
-    except Exception:  # the delivery row is committed; a lost enqueue only delays it
-        logger.exception("could not queue webhook delivery %s; the sweep will send it", delivery_id)
+    task_enqueue("invoices.webhooks.tasks.webhook_delivery_send_task", delivery_id, group="webhooks")
 
 
 def _enqueue_on_commit(delivery_ids: list[str]) -> None:

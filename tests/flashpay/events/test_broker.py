@@ -66,3 +66,18 @@ def test_a_dispatch_that_stops_at_its_batch_limit_queues_the_rest(handler_regist
     assert _queued_dispatches() == ["flashpay.events.tasks.events_dispatch"]
     assert tasks.events_dispatch() == 1
     assert len(calls) == 3
+
+
+def test_a_broker_that_is_down_does_not_fail_the_caller(monkeypatch, caplog):
+    from django.db import OperationalError
+
+    from flashpay.events.broker import task_enqueue
+
+    assert task_enqueue("flashpay.events.tasks.events_sweep", group="events") is True
+
+    def down(self, task):
+        raise OperationalError("the queue table is unreachable")
+
+    monkeypatch.setattr(DatabaseBroker, "enqueue", down)
+    assert task_enqueue("invoices.webhooks.tasks.webhook_delivery_send_task", "d1") is False
+    assert "the sweep will do it" in caplog.text
