@@ -28,14 +28,14 @@ from invoices.onchain.services import onchain_watch_address
 from invoices.rates.selectors import rate_get
 from invoices.selectors import BITCOIN_CURRENCIES, manual_marking_statuses
 from invoices.services.lnurl import lnurl_encode, lnurl_pay_url
-from invoices.services.nodes import bitcoind_client, lightning_backend
+from invoices.services.nodes import bitcoind_client
 from invoices.services.payments import (
     invoice_evaluate,
     invoice_expire_if_due,
     invoice_monitoring_end_if_due,
 )
 from invoices.services.state import InvalidTransition, emit_created, invoice_transition
-from invoices.services.store_payment_methods import connection_string_open, payment_method_id_parse
+from invoices.services.store_payment_methods import payment_method_id_parse, store_lightning_backend
 from lightning.services import lightning_invoice_create
 
 logger = logging.getLogger(__name__)
@@ -209,9 +209,8 @@ def invoice_create(
                 )
             )
         else:
-            backend = lightning_backend(None if method.internal_node else connection_string_open(method=method))
             ln = lightning_invoice_create(
-                backend=backend,
+                backend=store_lightning_backend(method=method),
                 amount_msat=amount_msat,
                 memo=_ln_description(store=store, invoice_id=invoice_id, metadata=metadata),
                 expiry=max(int(expiration.total_seconds()), 1),

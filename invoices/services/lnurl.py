@@ -27,8 +27,7 @@ from invoices.models import (
     StorePaymentMethod,
 )
 from invoices.selectors import invoice_get, invoice_paid
-from invoices.services.nodes import lightning_backend
-from invoices.services.store_payment_methods import connection_string_open
+from invoices.services.store_payment_methods import store_lightning_backend
 from lightning.selectors import lightning_invoice_get
 from lightning.services import lightning_invoice_create
 
@@ -161,7 +160,7 @@ def invoice_lnurl_callback(
     ln = StorePaymentMethod.objects.filter(store_id=invoice.store_id, payment_method_id=PaymentMethodId.BTC_LN).first()
     if ln is None:
         raise LnurlError("The store has no Lightning node", status_code=503)
-    backend = lightning_backend(None if ln.internal_node else connection_string_open(method=ln))
+    backend = store_lightning_backend(method=ln)
     # The BOLT11 expires with the invoice (not a whole invoice lifetime from now): one minted late
     # must not be payable after the invoice expired. _ensure_payable left at least a moment.
     expiry = max(math.ceil((invoice.expires_at - timezone.now()).total_seconds()), 1)

@@ -50,7 +50,7 @@ from invoices.selectors import (
     invoices_lightning_remainder_due,
 )
 from invoices.services.nodes import lightning_backend
-from invoices.services.store_payment_methods import connection_string_open
+from invoices.services.store_payment_methods import store_lightning_backend
 from lightning.backends.base import InvoiceState, LightningBackend
 from lightning.errors import LightningError
 from lightning.selectors import lightning_invoice_get
@@ -77,11 +77,6 @@ class LightningPromptUnavailable(ApplicationError):
     status_code = 422
 
 
-def _enqueue(func: str, arg) -> None:
-    """Queue a task; if the broker is down the sweep does the work instead."""
-    task_enqueue(func, arg, group="invoices")
-
-
 def invoice_lightning_remainder_queue(*, invoice: Invoice) -> None:
     """Called by the payment recorders with the LOCKED invoice they just evaluated: once their
     transaction commits, queue a fresh BOLT11 for what is due. No query, no node call here."""
@@ -91,7 +86,7 @@ def invoice_lightning_remainder_queue(*, invoice: Invoice) -> None:
     if not methods or PaymentMethodId.BTC_LN not in methods:
         return
     invoice_id = invoice.pk
-    transaction.on_commit(lambda: _enqueue(REFRESH_TASK, invoice_id))
+    transaction.on_commit(lambda: task_enqueue(REFRESH_TASK, invoice_id, group="invoices"))
 
 
 def _no_transaction(name: str) -> None:
@@ -119,7 +114,7 @@ def _backend(*, invoice: Invoice, prompt: InvoicePaymentPrompt) -> LightningBack
     ).first()
     if method is None:
         return None
-    return lightning_backend(connection_string_open(method=method))
+    return store_lightning_backend(method=method)
 
 
 def _swap(*, invoice_id: str, old: InvoicePaymentPrompt, due: int, bolt11: str, payment_hash: str) -> InvoicePaymentPrompt | None:
@@ -151,9 +146,9 @@ def _swap(*, invoice_id: str, old: InvoicePaymentPrompt, due: int, bolt11: str, 
         new.full_clean(exclude=["invoice"], validate_unique=False, validate_constraints=False)
         new.save(force_insert=True)
         old_id = current.pk
-        transaction.on_commit(lambda: _enqueue(CANCEL_TASK, old_id))
+        transaction.on_commit(lambda: task_enqueue(CANCEL_TASK, old_id, group="invoices"))
         if _lnurl_over_due(invoice=invoice, due=due).exists():
-            transaction.on_commit(lambda: _enqueue(LNURL_CANCEL_TASK, invoice_id))
+            transaction.on_commit(lambda: task_enqueue(LNURL_CANCEL_TASK, invoice_id, group="invoices"))
     logger.info("invoice %s: BTC-LN %s replaced by %s for the %s msat due", invoice_id, old.payment_hash, payment_hash, due)
     return new
 
@@ -277,7 +272,7 @@ def _minting_node(*, invoice: Invoice, prompt: InvoicePaymentPrompt, node_pubkey
         if use_own and own is None:
             continue
         try:
-            backend = lightning_backend(connection_string_open(method=own) if use_own else None)
+            backend = store_lightning_backend(method=own) if use_own else lightning_backend()
             if backend.node_pubkey() == node_pubkey:
                 return backend
         except LightningError as exc:

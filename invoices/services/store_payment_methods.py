@@ -71,6 +71,13 @@ def connection_string_open(*, method: StorePaymentMethod) -> str:
     return plain.decode()
 
 
+def store_lightning_backend(*, method: StorePaymentMethod):
+    """The node a store's BTC-LN method uses: the server's own, or the merchant's by connection string."""
+    from invoices.services.nodes import lightning_backend
+
+    return lightning_backend(None if method.internal_node else connection_string_open(method=method))
+
+
 def _aad(store_id: str) -> str:
     return f"store:{store_id}:BTC-LN"
 
