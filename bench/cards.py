@@ -38,7 +38,7 @@ from django.test import Client  # noqa: E402
 from cards import crypto, selectors, services  # noqa: E402
 from cards.models import Card, ProgrammingLink  # noqa: E402
 from cards.services import payments  # noqa: E402
-from flashpay.devnode.lnd import LndNetwork  # noqa: E402
+from devnode.lnd import LndNetwork  # noqa: E402
 from flashpay.ledger.services import account_get_or_create, transaction_post  # noqa: E402
 from lightning.services import lightning_invoice_create  # noqa: E402
 

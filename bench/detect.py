@@ -39,8 +39,8 @@ from embit import bip32  # noqa: E402
 from embit.descriptor import Descriptor  # noqa: E402
 from embit.networks import NETWORKS  # noqa: E402
 
-from flashpay.devnode.bitcoind import BitcoindSimulator  # noqa: E402
-from flashpay.devnode.lnd import LndNetwork, node_backend  # noqa: E402
+from devnode.bitcoind import BitcoindSimulator  # noqa: E402
+from devnode.lnd import LndNetwork, node_backend  # noqa: E402
 from flashpay.events.models import Event  # noqa: E402
 from invoices.models import ChainCursor, OnchainDescriptor, OnchainPayment, WatchedAddress  # noqa: E402
 from invoices.onchain.descriptors import descriptor_checksum  # noqa: E402

@@ -42,8 +42,8 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 DEVNODE = """
 import json, sys, signal, threading
-from flashpay.devnode.bitcoind import BitcoindSimulator
-from flashpay.devnode.lnd import LndNetwork
+from devnode.bitcoind import BitcoindSimulator
+from devnode.lnd import LndNetwork
 datadir = sys.argv[1]
 btc = BitcoindSimulator(port=0, rpcuser="bench", rpcpassword=sys.argv[2], premine_blocks=101)
 btc.start()

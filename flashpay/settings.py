@@ -1,4 +1,5 @@
 """Settings for FlashPay, read from the environment (django-environ); see .env.example."""
+import importlib.util
 from pathlib import Path
 
 import environ
@@ -51,6 +52,13 @@ INSTALLED_APPS = [
     "cards",
     "rewards",
 ]
+
+# The development node (devnode/: bitcoind + LND simulators) is an app only in development, where it
+# owns `manage.py devnode` (what `make run` starts). It is a top-level package outside the
+# installed package and the production image; when DEBUG is off it is never loaded, even if its
+# directory happens to be on the path, so production code can never reach the simulator.
+if DEBUG and importlib.util.find_spec("devnode") is not None:
+    INSTALLED_APPS.append("devnode")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

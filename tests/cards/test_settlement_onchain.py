@@ -15,7 +15,7 @@ from cards.services.settlement import (
     settlement_run,
     settlement_schedule_set,
 )
-from flashpay.devnode.bitcoind import HOT_WALLET
+from devnode.bitcoind import HOT_WALLET
 from flashpay.events.services import event_deliveries_run
 from flashpay.ledger.selectors import account_balance, account_get
 from invoices.onchain.rpc import BitcoindClient

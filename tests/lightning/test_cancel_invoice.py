@@ -43,7 +43,7 @@ def test_lnd_cancel_survives_a_devnode_restart(lnd_network, lnd_backend, lnd_ext
     invoice = lnd_backend.create_invoice(amount_msat=7_000)
     lnd_backend.cancel_invoice(invoice.payment_hash)
     lnd_network.stop()
-    from flashpay.devnode.lnd import LndNetwork, node_backend
+    from devnode.lnd import LndNetwork, node_backend
 
     again = LndNetwork(datadir=lnd_network.datadir, flashpay_port=0, external_port=0).start()
     try:

@@ -205,7 +205,7 @@ def test_any_amount_invoice(lnd_backend, lnd_external):
 def test_follow_reconnects_after_the_node_restarts_and_misses_nothing(tmp_path):
     import socket
 
-    from flashpay.devnode.lnd import LndNetwork, node_backend
+    from devnode.lnd import LndNetwork, node_backend
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -9,7 +9,7 @@ from embit import bip32
 from embit.networks import NETWORKS
 from embit.transaction import Transaction
 
-from flashpay.devnode.bitcoind import BitcoindSimulator
+from devnode.bitcoind import BitcoindSimulator
 from invoices.models import OnchainPayment
 from invoices.onchain.notify import ZmqWaker
 from invoices.onchain.rpc import BitcoindClient

@@ -6,7 +6,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from flashpay.devnode.bitcoind import BitcoindSimulator
+from devnode.bitcoind import BitcoindSimulator
 from invoices.onchain.rpc import (
     BitcoindClient,
     MalformedAnswer,

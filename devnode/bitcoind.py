@@ -50,7 +50,7 @@ from embit.psbt import PSBT, DerivationPath
 from embit.script import Script, Witness, address_to_scriptpubkey, p2pkh, p2sh, p2tr, p2wpkh
 from embit.transaction import Transaction, TransactionInput, TransactionOutput
 
-from flashpay.devnode import chain
+from devnode import chain
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from embit.psbt import PSBT
 from embit.script import Script, address_to_scriptpubkey, p2pkh
 from embit.transaction import Transaction, TransactionInput, TransactionOutput
 
-from flashpay.devnode.bitcoind import BitcoindSimulator
-from flashpay.devnode.chain import merkle_root, sha256d
+from devnode.bitcoind import BitcoindSimulator
+from devnode.chain import merkle_root, sha256d
 from invoices.onchain.descriptors import descriptor_checksum
 from invoices.onchain.rpc import BitcoindClient, NodeRPCError
 
@@ -412,7 +412,7 @@ def test_block_cost_follows_transactions_not_watched_addresses(bitcoind, bitcoin
 @pytest.mark.parametrize("template", ["wpkh({x}/0/*)", "sh(wpkh({x}/1/*))", "tr({x}/0/*)", "wpkh([aabbccdd/84h/1h/0h]{x}/*)",
                                       "wsh(sortedmulti(1,{x}/0/*,{y}/0/*))", "pkh({x}/0/*)"])
 def test_fast_range_derivation_matches_full_derivation(template):
-    from flashpay.devnode.bitcoind import _derive_scripts
+    from devnode.bitcoind import _derive_scripts
 
     other = bip32.HDKey.from_seed(b"\x43" * 32, version=NETWORKS["test"]["xprv"]).derive("m/48h/1h/0h/2h")
     desc = Descriptor.from_string(template.format(x=ACCOUNT.to_public().to_base58(), y=other.to_public().to_base58()))

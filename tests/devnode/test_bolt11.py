@@ -5,7 +5,7 @@ import bolt11
 import pytest
 from coincurve import PrivateKey
 
-from flashpay.devnode.bolt11 import encode_invoice
+from devnode.bolt11 import encode_invoice
 from lightning.bolt11_helpers import decode_bolt11
 from lightning.errors import InvalidPaymentRequest
 

@@ -12,7 +12,7 @@ import bolt11
 import grpc
 import pytest
 
-from flashpay.devnode.lnd import LndNetwork
+from devnode.lnd import LndNetwork
 from lightning.protos import lightning_pb2 as ln
 from lightning.protos import lightning_pb2_grpc as ln_grpc
 from lightning.protos import router_pb2 as router
@@ -217,10 +217,10 @@ def test_decode_pay_req(flashpay, external):
 def test_pay_from_another_process_like_devnode_pay(lnd_network, flashpay):
     added = flashpay.AddInvoice(ln.Invoice(value_msat=8_000, memo="from the CLI"))
     script = (
-        "import sys; from flashpay.devnode.lnd import pay_from_external; "
+        "import sys; from devnode.lnd import pay_from_external; "
         "r = pay_from_external(sys.argv[1], datadir=sys.argv[2]); print(r.status, r.preimage)"
     )
-    root = Path(__file__).resolve().parents[3]
+    root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "flashpay.settings", "PYTHONPATH": str(root)}
 
     done = subprocess.run(

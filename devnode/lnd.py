@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from flashpay.devnode.bolt11 import encode_invoice
+from devnode.bolt11 import encode_invoice
 from lightning.bolt11_helpers import decode_bolt11
 from lightning.errors import InvalidPaymentRequest
 from lightning.protos import invoices_pb2 as inv

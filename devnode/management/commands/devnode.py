@@ -69,8 +69,8 @@ class Command(BaseCommand):
     def _serve(self, *, mine_every: float | None) -> None:
         if not settings.DEBUG:
             raise CommandError("the devnode is for development and tests only (DEBUG is off)")
-        from flashpay.devnode.bitcoind import BitcoindSimulator
-        from flashpay.devnode.lnd import LndNetwork
+        from devnode.bitcoind import BitcoindSimulator
+        from devnode.lnd import LndNetwork
 
         bitcoind = BitcoindSimulator(
             port=_bitcoind_port(),
@@ -107,7 +107,7 @@ class Command(BaseCommand):
 
     # --- CLI helpers against a running devnode --------------------------------------------------
     def _pay(self, bolt11: str, amount_msat: int | None) -> None:
-        from flashpay.devnode.lnd import pay_from_external
+        from devnode.lnd import pay_from_external
 
         try:
             result = pay_from_external(bolt11, datadir=settings.DEVNODE_LND_DIR, amount_msat=amount_msat)
@@ -120,7 +120,7 @@ class Command(BaseCommand):
         )
 
     def _hot_wallet(self):
-        from flashpay.devnode.bitcoind import HOT_WALLET
+        from devnode.bitcoind import HOT_WALLET
         from invoices.onchain.rpc import BitcoindClient
 
         return BitcoindClient.from_settings(wallet=HOT_WALLET)
