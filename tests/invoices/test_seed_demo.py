@@ -1,4 +1,5 @@
-"""seed_demo gives the demo store a regtest wallet and the internal node, and a payable demo invoice when the nodes run."""
+"""seed_demo: the operator login, a demo store and a working API key (development only), a regtest
+wallet and the internal node for the store, and a payable demo invoice when the nodes run."""
 import re
 from decimal import Decimal
 from io import StringIO
@@ -6,7 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from flashpay.accounts.models import Store
+from flashpay.accounts.models import APIKey, Store
 from invoices.models import Invoice, InvoicePayment, StorePaymentMethod
 from invoices.onchain.services import onchain_sync_once
 from tests.invoices.conftest import deliver
@@ -18,6 +19,31 @@ def _seed() -> str:
     out = StringIO()
     call_command("seed_demo", stdout=out)
     return out.getvalue()
+
+
+def test_seed_demo_prints_a_working_key_and_stays_single_on_rerun(api_client, settings):
+    settings.DEBUG = True
+    _seed()
+    output = _seed()
+
+    assert Store.objects.filter(name="Demo Store").count() == 1
+    assert APIKey.objects.filter(label="demo (make run)").count() == 1
+    store_id = re.search(r"store:\s+Demo Store \((\w+)\)", output).group(1)
+    secret = re.search(r"API key:\s+([0-9a-f]{40})", output).group(1)
+    response = api_client.get(
+        f"/api/v1/stores/{store_id}", HTTP_AUTHORIZATION=f"token {secret}"
+    )
+    assert response.status_code == 200
+    assert response.json()["name"] == "Demo Store"
+    password = re.search(r"password (\S+)", output).group(1)
+    assert api_client.login(username="operator", password=password)
+
+
+def test_seed_demo_refuses_production(settings):
+    settings.DEBUG = False
+    with pytest.raises(Exception, match="development"):
+        _seed()
+    assert not Store.objects.exists()
 
 
 def test_seed_demo_with_the_devnode_prints_a_payable_checkout_link(settings, nodes, bitcoind_client, bitcoind_miner):
