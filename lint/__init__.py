@@ -1,0 +1,1 @@
+"""Lint tooling of the repository (not part of the installed package)."""
