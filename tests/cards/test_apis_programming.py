@@ -1,17 +1,16 @@
 """The programming and wipe endpoints the Bolt Card NFC Programmer app calls (DEEPLINK.md)."""
 
-import threading
 from datetime import timedelta
 from urllib.parse import quote, urlencode
 
 import pytest
-from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from cards import crypto, selectors, services
 from cards.models import Card, CardEvent, ProgrammingLink
+from tests.concurrency import run_together
 
 from .factories import make_card
 
@@ -252,22 +251,12 @@ def test_two_concurrent_fetches_exactly_one_gets_keys():
     services.issuer_key_create(label="race")
     card = make_card().card
     link = _link(card)
-    barrier = threading.Barrier(2)
-    results = []
 
     def fetch():
-        try:
-            barrier.wait()
-            response = APIClient().post(link.url, {"UID": UID}, format="json")
-            results.append((response.status_code, response.json()))
-        finally:
-            connection.close()
+        response = APIClient().post(link.url, {"UID": UID}, format="json")
+        return response.status_code, response.json()
 
-    threads = [threading.Thread(target=fetch) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_together(fetch, fetch).values()
     codes = sorted(code for code, _ in results)
     assert codes == [200, 410]
     assert sum("k0" in body for _, body in results) == 1

@@ -1,9 +1,7 @@
 """Concurrent callbacks on one card never spend more than its balance (or its limits)."""
-
-import threading
+from functools import partial
 
 import pytest
-from django.db import connection
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -11,6 +9,7 @@ from cards import selectors
 from cards.models import CardPayment
 from flashpay.ledger.services import ledger_reconcile
 from lightning.services import lightning_invoice_create
+from tests.concurrency import run_together
 
 from .factories import fund_card, make_programmed_card, tap_params
 
@@ -21,25 +20,13 @@ SAT = 1000
 
 def _race(k1s, invoices):
     """All callbacks released at once from their own threads (own DB connections)."""
-    barrier = threading.Barrier(len(k1s))
-    results = [None] * len(k1s)
 
-    def run(index):
-        try:
-            barrier.wait()
-            response = APIClient().get(
-                reverse("cards:tap-callback"), {"k1": k1s[index], "pr": invoices[index]}
-            )
-            results[index] = (response.status_code, response.json())
-        finally:
-            connection.close()
+    def callback(k1, invoice):
+        response = APIClient().get(reverse("cards:tap-callback"), {"k1": k1, "pr": invoice})
+        return response.status_code, response.json()
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(k1s))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
+    calls = [partial(callback, k1, invoice) for k1, invoice in zip(k1s, invoices, strict=True)]
+    return run_together(*calls, timeout=120).values()
 
 
 def _taps(card, count):

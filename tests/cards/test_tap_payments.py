@@ -3,6 +3,7 @@
 import secrets
 import threading
 import time
+from functools import partial
 from urllib.parse import urlsplit
 
 import bolt11
@@ -21,6 +22,7 @@ from flashpay.ledger.selectors import account_balance, account_get
 from lightning.backends.base import InvoiceState
 from lightning.models import LightningInvoice
 from lightning.services import lightning_invoice_create
+from tests.concurrency import run_together
 
 from .factories import fund_card, make_programmed_card, tap_params
 
@@ -428,30 +430,18 @@ def test_finished_payments_are_announced_once_in_the_outbox(flashpay_node, lnd_e
 
 
 def test_two_cards_racing_for_one_external_invoice_pay_it_once(flashpay_node, lnd_external, settings):
-    from django.db import connection
-
     settings.CARD_RATE_LIMIT_PER_IP = 0
     cards = [make_programmed_card(uid=f"04A39493CC868{i}") for i in range(4)]
     for card in cards:
         fund_card(card, 10_000 * SAT)
     k1s = [tap(card, 1).json()["k1"] for card in cards]
     invoice = lnd_external.create_invoice(amount_msat=1_000 * SAT)
-    barrier = threading.Barrier(len(cards))
-    results = []
 
-    def run(k1):
-        try:
-            barrier.wait()
-            response = callback(k1, invoice.bolt11)
-            results.append((response.status_code, response.json()))
-        finally:
-            connection.close()
+    def pay(k1):
+        response = callback(k1, invoice.bolt11)
+        return response.status_code, response.json()
 
-    threads = [threading.Thread(target=run, args=(k1,)) for k1 in k1s]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    results = run_together(*[partial(pay, k1) for k1 in k1s], timeout=60).values()
     assert sorted(code for code, _ in results) == [200, 400, 400, 400]
     assert all("already paid" in body["reason"] for code, body in results if code == 400)
     spent = [10_000 * SAT - balance(card).posted.value for card in cards]

@@ -1,10 +1,8 @@
 """Card top-ups are Greenfield invoices of the program store; each settled payment credits the card once."""
 
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.urls import reverse
 
 from cards import selectors
@@ -17,6 +15,7 @@ from invoices.models import Invoice
 from invoices.onchain.services import onchain_sync_once
 from lightning.backends.base import PaymentStatus
 from lightning.services import lightning_invoices_reconcile
+from tests.concurrency import run_together
 from tests.factories import UserFactory
 from tests.invoices.conftest import deliver
 
@@ -110,24 +109,11 @@ def test_a_payment_that_overtakes_its_top_up_row_is_retried_not_dropped():
 def test_concurrent_deliveries_of_one_payment_credit_it_once(program_store):
     card = make_programmed_card()
     topup = card_topup_create(card=card, amount=Decimal("0.0001"), currency="BTC")
-    errors = []
-    barrier = threading.Barrier(4)
 
     def credit():
-        try:
-            barrier.wait()
-            card_topup_payment_credit(invoice_id=topup.invoice_id, payment_id="ab" * 32 + "-0", amount_msat=10_000 * SAT)
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
-            errors.append(exc)
-        finally:
-            connection.close()
+        card_topup_payment_credit(invoice_id=topup.invoice_id, payment_id="ab" * 32 + "-0", amount_msat=10_000 * SAT)
 
-    threads = [threading.Thread(target=credit) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert run_together(*[credit] * 4).errors == []
     assert selectors.card_balance(card=card).posted.value == 10_000 * SAT
     topup.refresh_from_db()
     assert topup.credited_msat == 10_000 * SAT

@@ -1,9 +1,7 @@
 """Racing workers: the same settlement recorded at once credits the merchant once; a payment racing the expiry task is not lost."""
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 
 from flashpay.events.models import Event
 from flashpay.ledger.models import Account, Transaction
@@ -13,29 +11,14 @@ from invoices.services.payments import (
     invoice_payment_lightning_record,
     invoice_payment_onchain_record,
 )
+from tests.concurrency import run_together
 from tests.invoices.factories import make_invoice
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _race(*calls):
-    barrier = threading.Barrier(len(calls))
-    errors = []
-
-    def run(call):
-        try:
-            barrier.wait()
-            call()
-        except BaseException as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(c,)) for c in calls]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    errors = run_together(*calls, timeout=30).errors
     assert not errors, errors
 
 

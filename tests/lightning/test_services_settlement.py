@@ -16,6 +16,7 @@ from lightning.services import (
     lightning_invoice_record_settled,
     lightning_sync_settled,
 )
+from tests.concurrency import run_together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -256,21 +257,11 @@ def test_concurrent_recorders_record_a_settlement_once(lnd_backend, lnd_external
     lnd_external.pay(invoice.bolt11, fee_limit_msat=0, timeout=5)
     settled = lnd_backend.lookup_invoice(invoice.payment_hash)
     node = lnd_backend.node_info().pubkey
-    barrier = threading.Barrier(4)
-    outcomes = []
 
     def record():
-        try:
-            barrier.wait()
-            outcomes.append(lightning_invoice_record_settled(node_pubkey=node, invoice=settled)[1])
-        finally:
-            connection.close()
+        return lightning_invoice_record_settled(node_pubkey=node, invoice=settled)[1]
 
-    threads = [threading.Thread(target=record) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
+    outcomes = run_together(*[record] * 4, timeout=10).values()
 
     assert sorted(outcomes) == [False, False, False, True]
     assert settled_events().count() == 1

@@ -1,11 +1,11 @@
 """Two owners removing each other at the same moment: the store keeps one owner."""
-import threading
+from functools import partial
 
 import pytest
-from django.db import connection
 from rest_framework.test import APIClient
 
 from flashpay.accounts.models import StoreMember
+from tests.concurrency import run_together
 from tests.factories import StoreFactory, UserFactory, add_member, create_api_key, token_header
 
 
@@ -18,23 +18,11 @@ def test_concurrent_owner_removals_leave_one_owner():
         (create_api_key(user=alice)[1], bob.pk),
         (create_api_key(user=bob)[1], alice.pk),
     ]
-    barrier = threading.Barrier(len(calls))
-    statuses = []
 
     def remove(secret, victim):
-        try:
-            client = APIClient()
-            barrier.wait()
-            response = client.delete(f"/api/v1/stores/{store.id}/users/{victim}", **token_header(secret))
-            statuses.append(response.status_code)
-        finally:
-            connection.close()
+        return APIClient().delete(f"/api/v1/stores/{store.id}/users/{victim}", **token_header(secret)).status_code
 
-    threads = [threading.Thread(target=remove, args=call) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = run_together(*[partial(remove, *call) for call in calls]).values()
 
     # the second removal either finds the last owner (409) or its caller already gone (403)
     assert sorted(statuses)[0] == 200 and sorted(statuses)[1] in (403, 409)

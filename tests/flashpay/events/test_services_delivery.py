@@ -1,14 +1,13 @@
 """Delivering the outbox: each handler once, retries with backoff, give-up, redelivery, locking."""
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from flashpay.events.models import Event, EventDelivery
 from flashpay.events.services import event_delivery_redeliver, event_emit
 from flashpay.events.tasks import dispatch_event, events_sweep
+from tests.concurrency import run_together
 from tests.flashpay.events import handlers
 
 H = "tests.flashpay.events.handlers"
@@ -199,22 +198,7 @@ def test_concurrent_sweeps_run_a_delivery_once(handler_registry, calls, settings
     settings.EVENTS_RETRY_DELAYS = delays
     handler_registry.register_handler("InvoiceSettled", f"{H}.slow_record")
     event = emit()
-    start = threading.Barrier(3)
-    counts: list[int] = []
-
-    def worker():
-        try:
-            start.wait(10)
-            counts.append(events_sweep())
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    start.wait(10)
-    for thread in threads:
-        thread.join(20)
+    counts = run_together(events_sweep, events_sweep, timeout=20).values()
 
     # then
     assert calls == [("slow", event.pk)]

@@ -1,5 +1,4 @@
 """Idempotency-Key on API POSTs: replay, conflict, concurrency, expiry, secrets at rest."""
-import threading
 from datetime import timedelta
 
 import pytest
@@ -9,6 +8,7 @@ from rest_framework.test import APIClient
 
 from flashpay.accounts.models import APIKey, Store
 from flashpay.idempotency.models import IdempotencyRecord
+from tests.concurrency import run_together
 from tests.factories import UserFactory, create_api_key, token_header
 
 
@@ -139,22 +139,11 @@ def test_api_key_creation_replays_the_same_key_and_keeps_the_secret_encrypted(ap
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_requests_with_one_key_execute_once():
     _, secret = create_api_key()
-    results = []
-    barrier = threading.Barrier(6)
 
     def worker():
-        try:
-            client = APIClient()
-            barrier.wait()
-            results.append(post_store(client, secret, {"name": "Race"}, "race-key"))
-        finally:
-            connection.close()
+        return post_store(APIClient(), secret, {"name": "Race"}, "race-key")
 
-    threads = [threading.Thread(target=worker) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_together(*[worker] * 6).values()
 
     assert Store.objects.count() == 1
     assert {r.status_code for r in results} <= {200, 409}

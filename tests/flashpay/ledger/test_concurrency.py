@@ -1,14 +1,15 @@
 """Concurrent debits of one account from many threads, each on its own database connection."""
-import threading
+from functools import partial
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.db.models import Sum
 
 from flashpay.errors import Conflict, InsufficientFunds
 from flashpay.ledger import selectors, services
 from flashpay.ledger.models import Account, AccountKind, Transaction
 from flashpay.money import Msat
+from tests.concurrency import run_together
 
 from .factories import AccountFactory, funded_account
 
@@ -27,35 +28,23 @@ def test_fifty_concurrent_debits_never_overdraw(use_holds, write_path):
     affordable = 17
     card = funded_account(PRICE * affordable + PRICE // 2)
     merchants = [AccountFactory(kind=AccountKind.MERCHANT) for _ in range(5)]
-    barrier = threading.Barrier(THREADS)
-    outcomes: list[str] = []
-    lock = threading.Lock()
 
-    def spend(n: int) -> None:
+    def spend(n: int) -> str:
         try:
-            barrier.wait()
             entries = [(card, -PRICE), (merchants[n % 5], PRICE)]
             if use_holds:
                 hold = services.hold_create(entries=entries, idempotency_key=f"buy-{n}")
                 services.hold_post(hold=hold)
             else:
                 services.transaction_post(entries=entries, idempotency_key=f"buy-{n}")
-            result = "ok"
+            return "ok"
         except InsufficientFunds:
-            result = "refused"
+            return "refused"
         except Exception as exc:  # surfaced by the assertion below
-            result = f"error: {exc!r}"
-        finally:
-            connections.close_all()
-        with lock:
-            outcomes.append(result)
+            return f"error: {exc!r}"
 
     # when
-    threads = [threading.Thread(target=spend, args=(n,)) for n in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = run_together(*[partial(spend, n) for n in range(THREADS)]).values()
 
     # then
     assert sorted(set(outcomes)) == ["ok", "refused"], outcomes
@@ -76,26 +65,17 @@ def test_racing_post_and_void_of_one_hold_settle_it_once(write_path):
     card = funded_account(10 * PRICE)
     merchant = AccountFactory(kind=AccountKind.MERCHANT)
     hold = services.hold_create(entries=[(card, -PRICE), (merchant, PRICE)], idempotency_key="h")
-    barrier = threading.Barrier(10)
-    outcomes: list[str] = []
 
-    def settle(n: int) -> None:
+    def settle(n: int) -> str:
         try:
-            barrier.wait()
             settle_hold = services.hold_post if n % 2 else services.hold_void
-            outcomes.append(settle_hold(hold=hold.pk).status)
+            return settle_hold(hold=hold.pk).status
         except Conflict:
-            outcomes.append("conflict")
+            return "conflict"
         except Exception as exc:
-            outcomes.append(repr(exc))
-        finally:
-            connections.close_all()
+            return repr(exc)
 
-    threads = [threading.Thread(target=settle, args=(n,)) for n in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = run_together(*[partial(settle, n) for n in range(10)]).values()
 
     # whichever came first won; the five callers of the other kind were refused
     final = Transaction.objects.get(pk=hold.pk).status
@@ -113,28 +93,19 @@ def test_concurrent_replays_of_one_key_post_once(write_path):
     card = funded_account(10 * PRICE)
     merchant = AccountFactory(kind=AccountKind.MERCHANT)
     other = AccountFactory(kind=AccountKind.MERCHANT)
-    barrier = threading.Barrier(10)
-    ids: list[object] = []
 
-    def post(n: int) -> None:
+    def post(n: int) -> object:
         try:
-            barrier.wait()
             # half the callers name the accounts in the other order: still the same request
             entries = [(card, -PRICE), (merchant, PRICE)]
             txn = services.transaction_post(
                 entries=entries if n % 2 else entries[::-1], idempotency_key="same"
             )
-            ids.append(txn.pk)
+            return txn.pk
         except Exception as exc:
-            ids.append(repr(exc))
-        finally:
-            connections.close_all()
+            return repr(exc)
 
-    threads = [threading.Thread(target=post, args=(n,)) for n in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    ids = run_together(*[partial(post, n) for n in range(10)]).values()
 
     assert len(set(ids)) == 1 and isinstance(ids[0], int), ids
     assert selectors.account_balance(account=card).posted == Msat(9 * PRICE)
@@ -172,33 +143,22 @@ def test_opposite_transfers_between_two_accounts_never_deadlock(write_path):
     # given: two cards paying each other back and forth from many threads at once
     first, second = funded_account(100 * PRICE), funded_account(100 * PRICE)
     threads_count, rounds = 8, 15
-    barrier = threading.Barrier(threads_count)
-    errors: list[str] = []
 
     def ping_pong(n: int) -> None:
-        try:
-            barrier.wait()
-            for r in range(rounds):
-                payer, payee = (first, second) if (n + r) % 2 else (second, first)
-                # each transfer names the payee first half of the time: the lock order must
-                # not depend on the order of the entries
-                entries = [(payer, -PRICE), (payee, PRICE)]
-                services.transaction_post(
-                    entries=entries if r % 3 else entries[::-1], idempotency_key=f"pp-{n}-{r}"
-                )
-        except Exception as exc:  # a deadlock surfaces here as OperationalError
-            errors.append(repr(exc))
-        finally:
-            connections.close_all()
+        for r in range(rounds):
+            payer, payee = (first, second) if (n + r) % 2 else (second, first)
+            # each transfer names the payee first half of the time: the lock order must
+            # not depend on the order of the entries
+            entries = [(payer, -PRICE), (payee, PRICE)]
+            services.transaction_post(
+                entries=entries if r % 3 else entries[::-1], idempotency_key=f"pp-{n}-{r}"
+            )
 
-    threads = [threading.Thread(target=ping_pong, args=(n,)) for n in range(threads_count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_together(*[partial(ping_pong, n) for n in range(threads_count)])
 
-    # then: every transfer went through and no money was lost or made
-    assert errors == []
+    # then: every transfer went through (a deadlock would surface as OperationalError) and no
+    # money was lost or made
+    assert [repr(error) for error in results.errors] == []
     assert Transaction.objects.filter(idempotency_key__startswith="pp-").count() == (
         threads_count * rounds
     )
@@ -209,23 +169,14 @@ def test_opposite_transfers_between_two_accounts_never_deadlock(write_path):
 
 
 def test_concurrent_first_use_creates_one_account():
-    barrier = threading.Barrier(10)
-    ids: list[object] = []
 
-    def create() -> None:
+    def create() -> object:
         try:
-            barrier.wait()
-            ids.append(services.account_get_or_create(kind="merchant", reference="store-x").pk)
+            return services.account_get_or_create(kind="merchant", reference="store-x").pk
         except Exception as exc:
-            ids.append(repr(exc))
-        finally:
-            connections.close_all()
+            return repr(exc)
 
-    threads = [threading.Thread(target=create) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    ids = run_together(*[create] * 10).values()
 
     assert len(set(ids)) == 1 and isinstance(ids[0], int), ids
     assert Account.objects.filter(kind="merchant", reference="store-x").count() == 1

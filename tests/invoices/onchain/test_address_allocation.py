@@ -1,8 +1,5 @@
 """Handing out receive addresses: one atomic index per call, even for concurrent invoices of one store."""
-import threading
-
 import pytest
-from django.db import connection
 from embit import bip32
 from embit.networks import NETWORKS
 
@@ -10,6 +7,7 @@ from flashpay.errors import Conflict
 from invoices.models import OnchainDescriptor, WatchedAddress
 from invoices.onchain.descriptors import derive_address
 from invoices.onchain.services import onchain_descriptor_register, onchain_watch_address
+from tests.concurrency import run_together
 
 
 def _vpub(seed: bytes) -> str:
@@ -25,27 +23,13 @@ def store_wallet(settings):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_invoices_of_one_store_get_distinct_consecutive_addresses(bitcoind_client, store_wallet):
     results: list[WatchedAddress] = []
-    errors: list[BaseException] = []
-    start = threading.Barrier(8)
 
     def allocate():
-        try:
-            start.wait(10)
-            for _ in range(3):
-                descriptor = OnchainDescriptor.objects.get(pk=store_wallet.pk)
-                results.append(onchain_watch_address(client=bitcoind_client, descriptor=descriptor))
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-        finally:
-            connection.close()
+        for _ in range(3):
+            descriptor = OnchainDescriptor.objects.get(pk=store_wallet.pk)
+            results.append(onchain_watch_address(client=bitcoind_client, descriptor=descriptor))
 
-    threads = [threading.Thread(target=allocate) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-
-    assert errors == []
+    assert run_together(*[allocate] * 8, timeout=30).errors == []
     assert sorted(w.derivation_index for w in results) == list(range(24))
     stored = {w.derivation_index: w.address for w in WatchedAddress.objects.filter(descriptor=store_wallet)}
     assert stored == {i: derive_address(store_wallet.descriptor, i, network="regtest") for i in range(24)}

@@ -1,13 +1,11 @@
 """Several workers sweeping at once send each delivery exactly once (SKIP LOCKED claims)."""
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection
 
 from invoices.webhooks.models import WebhookDelivery
 from invoices.webhooks.services import webhook_create, webhook_deliveries_send_due
+from tests.concurrency import run_together
 from tests.factories import StoreFactory
 from tests.invoices.webhooks.conftest import deliver, invoice_event
 
@@ -19,22 +17,8 @@ def test_concurrent_sweeps_send_each_delivery_once(receiver):
     for n in range(8):
         deliver(invoice_event(store_id=store.pk, invoice_id=f"C{n}"))
     assert WebhookDelivery.objects.count() == 8
-    errors = []
 
-    def worker():
-        try:
-            webhook_deliveries_send_due()
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert errors == []
+    assert run_together(*[webhook_deliveries_send_due] * 4, timeout=60).errors == []
     ids = [r.json["deliveryId"] for r in receiver.received()]
     assert len(ids) == 8 and len(set(ids)) == 8
     assert set(WebhookDelivery.objects.values_list("state", flat=True)) == {"done"}
