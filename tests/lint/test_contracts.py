@@ -1,10 +1,10 @@
-"""The kernel contract (lint/contracts.py): every module but the exempt ones, also new ones, on its own imports."""
+"""The kernel contract (tests/lint/contracts.py): every module but the exempt ones, also new ones, on its own imports."""
 import textwrap
 
 import grimp
 import pytest
 
-from lint.contracts import ForbiddenExceptContract
+from tests.lint.contracts import ForbiddenExceptContract
 
 
 def _tree(root, files: dict[str, str]) -> None:

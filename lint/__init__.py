@@ -1,1 +1,0 @@
-"""Lint tooling of the repository (not part of the installed package)."""
