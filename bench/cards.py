@@ -37,9 +37,9 @@ from django.test import Client  # noqa: E402
 
 from cards import crypto, selectors, services  # noqa: E402
 from cards.models import Card, ProgrammingLink  # noqa: E402
-from cards.services import payments  # noqa: E402
 from devnode.lnd import LndNetwork  # noqa: E402
 from flashpay.ledger.services import account_get_or_create, transaction_post  # noqa: E402
+from lightning.clients import lightning_clients_forget, server_node_client  # noqa: E402
 from lightning.services import lightning_invoice_create  # noqa: E402
 
 SAT = 1000
@@ -136,8 +136,8 @@ def main() -> None:
         network.start()
         try:
             settings.LIGHTNING_CONNECTION_STRING = network.connection_string("flashpay")
-            payments._backend_for.cache_clear()
-            backend = payments.lightning_backend()
+            lightning_clients_forget()
+            backend = server_node_client()
             for threads in args.threads:
                 run = os.urandom(3).hex()
                 cards = make_cards(args.cards, run)

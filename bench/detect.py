@@ -51,7 +51,7 @@ from invoices.onchain.services import (  # noqa: E402
     onchain_watch_address,
 )
 from invoices.onchain.watcher import onchain_watch_forever  # noqa: E402
-from lightning.connection import backend_from_connection_string  # noqa: E402
+from lightning.clients import lightning_client_open  # noqa: E402
 from lightning.models import LightningInvoice, LightningSettleCursor  # noqa: E402
 from lightning.services import lightning_invoice_create, lightning_sync_settled  # noqa: E402
 
@@ -109,7 +109,7 @@ def lightning_latency(n_payments: int) -> None:
     with tempfile.TemporaryDirectory() as datadir:
         network = LndNetwork(datadir=datadir, flashpay_port=0, external_port=0, persist=False)
         network.start()
-        ours = backend_from_connection_string(network.connection_string("flashpay"))
+        ours = lightning_client_open(connection_string=network.connection_string("flashpay"))
         external = node_backend(datadir, "external")
         stop = threading.Event()
         follower = threading.Thread(

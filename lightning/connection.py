@@ -1,11 +1,9 @@
-"""Lightning connection strings in BTCPay's syntax (`type=lnd-grpc;server=...`) and the backend factory."""
+"""Lightning connection strings in BTCPay's syntax (`type=lnd-grpc;server=...`); lightning.clients builds clients from them."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
-from lightning.backends.base import LightningBackend
 from lightning.errors import ConnectionStringError
 
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
@@ -108,41 +106,4 @@ def parse_connection_string(text: str) -> LndGrpcConfig | ClnConfig:
         macaroon_path=macaroon_path,
         cert_path=cert_path,
         cert_thumbprint=thumbprint,
-    )
-
-
-def _read(path: str, what: str) -> bytes:
-    try:
-        return Path(path).expanduser().read_bytes()
-    except OSError as exc:
-        raise ConnectionStringError(f"cannot read the {what} file {path}: {exc.strerror or exc}")
-
-
-def backend_from_connection_string(text: str, *, timeout: float = 10.0) -> LightningBackend:
-    config = parse_connection_string(text)
-    if isinstance(config, ClnConfig):
-        from lightning.backends.cln import ClnBackend
-
-        return ClnBackend(socket_path=config.socket_path, host=config.host, port=config.port, timeout=timeout)
-    from lightning.backends.lnd import LndBackend
-
-    macaroon = bytes.fromhex(config.macaroon_hex) if config.macaroon_hex else _read(config.macaroon_path, "macaroon")
-    cert = _read(config.cert_path, "TLS certificate") if config.cert_path else None
-    if cert is not None and b"-----BEGIN CERTIFICATE-----" not in cert:
-        raise ConnectionStringError(f"{config.cert_path} is not a PEM certificate")
-    return LndBackend(
-        server=config.server,
-        macaroon=macaroon,
-        cert_pem=cert,
-        cert_thumbprint=config.cert_thumbprint,
-        timeout=timeout,
-    )
-
-
-def backend_from_settings() -> LightningBackend:
-    """The configured node: LIGHTNING_CONNECTION_STRING (default: the devnode's LND)."""
-    from django.conf import settings
-
-    return backend_from_connection_string(
-        settings.LIGHTNING_CONNECTION_STRING, timeout=settings.LIGHTNING_TIMEOUT
     )

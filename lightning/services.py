@@ -13,6 +13,9 @@ from flashpay.errors import Conflict, FieldError
 from flashpay.events.services import event_emit
 from flashpay.sql import ModelInsert
 from lightning.backends.base import InvoiceState, LightningBackend, NodeInvoice
+from lightning.clients import lightning_client_open as lightning_client_open
+from lightning.clients import server_node_client as server_node_client
+from lightning.clients import store_node_client as store_node_client
 from lightning.errors import InvoiceNotFound, NodeAnswerError, NodeUnreachable
 from lightning.locks import invoice_lock, settle_cursor_lock
 from lightning.models import LightningInvoice

@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from flashpay.schedules import register_schedule
-from lightning.connection import backend_from_settings
+from lightning.clients import lightning_client_open
 from lightning.errors import LightningError
 from lightning.services import lightning_invoices_reconcile
 
@@ -29,7 +29,7 @@ def lightning_reconcile_task() -> dict:
     The watcher's stream records settlements within milliseconds; this catches what a stream can
     miss (a subscription being set up, a node restored from backup). Idempotent.
     """
-    backend = backend_from_settings()
+    backend = lightning_client_open()
     try:
         node_pubkey = backend.node_info().pubkey
         recorded = lightning_invoices_reconcile(

@@ -28,7 +28,6 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import lru_cache
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -62,7 +61,11 @@ from lightning.backends.base import InvoiceState, LightningBackend, PaymentResul
 from lightning.bolt11_helpers import decode_bolt11
 from lightning.errors import InvalidPaymentRequest, LightningError
 from lightning.selectors import lightning_invoice_get
-from lightning.services import lightning_invoice_cancel_on_node, lightning_invoice_settle_internally
+from lightning.services import (
+    lightning_invoice_cancel_on_node,
+    lightning_invoice_settle_internally,
+    server_node_client,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -222,18 +225,6 @@ def tap_offers_purge(*, older_than_seconds: int = 3600) -> int:
 
 
 # --- callback -------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=4)
-def _backend_for(connection_string: str, timeout: float) -> LightningBackend:
-    from lightning.connection import backend_from_connection_string
-
-    return backend_from_connection_string(connection_string, timeout=timeout)
-
-
-def lightning_backend() -> LightningBackend:
-    """FlashPay's node, one client per process (gRPC channels are meant to be reused)."""
-    return _backend_for(settings.LIGHTNING_CONNECTION_STRING, settings.LIGHTNING_TIMEOUT)
 
 
 def _merchant_of(payment_hash: str) -> tuple[str, str]:
@@ -519,7 +510,7 @@ def card_payment_node_invoice_cancel(*, payment: CardPayment, backend: Lightning
     ):
         return payment
     try:
-        state = lightning_invoice_cancel_on_node(backend=backend or lightning_backend(), payment_hash=payment.payment_hash)
+        state = lightning_invoice_cancel_on_node(backend=backend or server_node_client(), payment_hash=payment.payment_hash)
     except LightningError as exc:
         logger.warning("card payment %s: node cancel failed (%s); will retry", payment.public_id, exc.code)
         payment.node_cancel_error = exc.message[:500]
@@ -539,7 +530,7 @@ def card_payment_node_invoice_cancel(*, payment: CardPayment, backend: Lightning
 def card_payments_node_invoices_cancel(*, backend: LightningBackend | None = None, limit: int = 500) -> int:
     """The sweep: cancel on the node every still-payable invoice that a card paid internally
     (the after-commit task failed, or the broker was down); returns how many were canceled."""
-    backend = backend or lightning_backend()
+    backend = backend or server_node_client()
     canceled = 0
     for payment in card_payment_node_cancel_due_list(limit=limit):
         payment = card_payment_node_invoice_cancel(payment=payment, backend=backend)
@@ -554,7 +545,7 @@ def card_payments_node_invoices_cancel(*, backend: LightningBackend | None = Non
 
 def card_payment_send(*, payment: CardPayment, backend: LightningBackend | None = None) -> CardPayment:
     """Call the node for a reserved external payment (no lock held) and settle on its answer."""
-    backend = backend or lightning_backend()
+    backend = backend or server_node_client()
     try:
         result = backend.pay(
             payment.bolt11,
@@ -615,7 +606,7 @@ def card_payment_settle(*, payment: CardPayment, result: PaymentResult) -> CardP
 def card_payments_reconcile(*, backend: LightningBackend | None = None, older_than_seconds: int | None = None) -> int:
     """Ask the node about every pending external payment and settle those with a final answer;
     returns how many were settled. Unknown ones stay pending for the next run."""
-    backend = backend or lightning_backend()
+    backend = backend or server_node_client()
     if older_than_seconds is None:
         # Leave payments whose callback may still be calling the node alone.
         older_than_seconds = int(settings.CARD_PAYMENT_TIMEOUT) + 30

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from cards.locks import settlement_batch_lock
 from cards.models import CardPayment, MerchantSettlementSchedule, SettlementBatch
-from cards.services.payments import lightning_backend, node_account
+from cards.services.payments import node_account
 from flashpay.errors import ApplicationError, Conflict, FieldError, InsufficientFunds, NotFound
 from flashpay.events.services import event_emit
 from flashpay.ledger.models import AccountKind
@@ -36,6 +36,7 @@ from flashpay.money import MSAT_PER_SAT, SAT_PER_BTC, Msat
 from lightning.backends.base import LightningBackend, PaymentStatus
 from lightning.bolt11_helpers import decode_bolt11
 from lightning.errors import InvalidPaymentRequest, LightningError
+from lightning.services import server_node_client
 
 logger = logging.getLogger(__name__)
 
@@ -249,7 +250,7 @@ def settlement_batch_pay(*, batch: SettlementBatch, backend: LightningBackend | 
         return settlement_batch_fail(batch=batch, reason=exc.message)
     batch.payment_hash = decode_bolt11(pr).payment_hash
     batch.save(update_fields=["payment_hash"])
-    backend = backend or lightning_backend()
+    backend = backend or server_node_client()
     # Routing fees of payouts are the program's cost, bounded like card payments' reserve.
     fee_limit = settings.CARD_ROUTING_FEE_BASE_MSAT + batch.net_msat * settings.CARD_ROUTING_FEE_PPM // 1_000_000
     try:
@@ -280,9 +281,9 @@ def hot_wallet_account():
 
 def hot_wallet_client():
     """bitcoind (BITCOIND_* settings) on the wallet CARD_SETTLEMENT_HOT_WALLET."""
-    from invoices.onchain.rpc import BitcoindClient
+    from invoices.onchain.clients import bitcoind_client_open
 
-    return BitcoindClient.from_settings(wallet=settings.CARD_SETTLEMENT_HOT_WALLET)
+    return bitcoind_client_open(wallet=settings.CARD_SETTLEMENT_HOT_WALLET)
 
 
 def _payout_sats(batch: SettlementBatch) -> int:
@@ -472,7 +473,7 @@ def settlement_batches_reconcile(*, backend: LightningBackend | None = None) -> 
     done = 0
     paying = SettlementBatch.objects.filter(status=SettlementBatch.Status.PAYING).exclude(payment_hash="").order_by("pk")
     for batch in paying:
-        backend = backend or lightning_backend()
+        backend = backend or server_node_client()
         try:
             result = backend.track_payment(batch.payment_hash)
         except LightningError as exc:

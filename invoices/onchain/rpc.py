@@ -118,23 +118,6 @@ class BitcoindClient:
         self._ids = itertools.count(1)
         self._http = httpx.Client(timeout=timeout, headers={"Content-Type": "application/json"})
 
-    @classmethod
-    def from_settings(cls, *, wallet: str | None = None, timeout: float = 15.0) -> BitcoindClient:
-        """The client configured by BITCOIND_* settings (see .env.example), on BITCOIND_WALLET
-        unless another ``wallet`` is named (the devnode's or a settlement hot wallet)."""
-        from django.conf import settings
-
-        user, password = settings.BITCOIND_RPCUSER or None, settings.BITCOIND_RPCPASSWORD or None
-        return cls(
-            settings.BITCOIND_URL,
-            rpcuser=user,
-            rpcpassword=password,
-            # rpcuser/rpcpassword win; the cookie file is the fallback.
-            cookie_file=None if user and password else (settings.BITCOIND_COOKIE_FILE or None),
-            wallet=wallet or settings.BITCOIND_WALLET,
-            timeout=timeout,
-        )
-
     def close(self) -> None:
         self._http.close()
 

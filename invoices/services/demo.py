@@ -63,11 +63,11 @@ def demo_payment_setup(*, store: Store, wait_seconds: float = 0) -> list[str]:
 
 def _nodes_problem() -> str | None:
     """None when bitcoind and the Lightning node both answer quickly, else what is wrong."""
-    from invoices.onchain.rpc import BitcoindClient
-    from lightning.connection import backend_from_connection_string
+    from invoices.onchain.clients import bitcoind_client_open
+    from lightning.services import lightning_client_open
 
     try:
-        client = BitcoindClient.from_settings(timeout=3)
+        client = bitcoind_client_open(timeout=3)
         try:
             client.get_blockchain_info()
             client.ensure_watch_only_wallet()
@@ -76,7 +76,7 @@ def _nodes_problem() -> str | None:
     except Exception as exc:  # any failure means "not reachable now": the demo just says so
         return f"bitcoind not reachable: {type(exc).__name__}"
     try:
-        backend = backend_from_connection_string(settings.LIGHTNING_CONNECTION_STRING, timeout=3)
+        backend = lightning_client_open(timeout=3)
         try:
             backend.node_info()
         finally:

@@ -24,11 +24,11 @@ from invoices.models import (
     StorePaymentMethod,
     new_invoice_id,
 )
+from invoices.onchain.clients import bitcoind_client
 from invoices.onchain.services import onchain_watch_address
 from invoices.rates.selectors import rate_get
 from invoices.selectors import BITCOIN_CURRENCIES, manual_marking_statuses
 from invoices.services.lnurl import lnurl_encode, lnurl_pay_url
-from invoices.services.nodes import bitcoind_client
 from invoices.services.payments import (
     invoice_evaluate,
     invoice_expire_if_due,

@@ -281,10 +281,10 @@ def invoice_own_node_payments_sync(*, limit: int = 500) -> int:
     transaction open; recording is idempotent. Returns how many payments were recorded.
     """
     from invoices.models import StorePaymentMethod
-    from invoices.services.nodes import lightning_backend
     from invoices.services.store_payment_methods import connection_string_open
     from lightning.backends.base import InvoiceState
     from lightning.errors import LightningError
+    from lightning.services import store_node_client
 
     now = timezone.now()
     prompts = list(
@@ -323,7 +323,9 @@ def invoice_own_node_payments_sync(*, limit: int = 500) -> int:
         if method is None:
             continue  # the merchant removed the node; nothing to ask
         try:
-            node_invoice = lightning_backend(connection_string_open(method=method)).lookup_invoice(payment_hash)
+            node_invoice = store_node_client(connection_string=connection_string_open(method=method)).lookup_invoice(
+                payment_hash
+            )
         except LightningError:
             continue  # node away or invoice unknown there: asked again on the next run
         if node_invoice.state == InvoiceState.SETTLED:

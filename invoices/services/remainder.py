@@ -49,7 +49,6 @@ from invoices.selectors import (
     invoice_prompts_node_cancel_due,
     invoices_lightning_remainder_due,
 )
-from invoices.services.nodes import lightning_backend
 from invoices.services.store_payment_methods import store_lightning_backend
 from lightning.backends.base import InvoiceState, LightningBackend
 from lightning.errors import LightningError
@@ -58,6 +57,7 @@ from lightning.services import (
     lightning_invoice_cancel_on_node,
     lightning_invoice_create,
     lightning_invoice_mark_canceled,
+    server_node_client,
 )
 
 logger = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def _due_msat(invoice: Invoice) -> int:
 def _backend(*, invoice: Invoice, prompt: InvoicePaymentPrompt) -> LightningBackend | None:
     """The node that minted ``prompt``: the server's, or the merchant's own (None once removed)."""
     if prompt.internal_node:
-        return lightning_backend()
+        return server_node_client()
     method = StorePaymentMethod.objects.filter(
         store_id=invoice.store_id, payment_method_id=PaymentMethodId.BTC_LN, internal_node=False
     ).first()
@@ -272,7 +272,7 @@ def _minting_node(*, invoice: Invoice, prompt: InvoicePaymentPrompt, node_pubkey
         if use_own and own is None:
             continue
         try:
-            backend = store_lightning_backend(method=own) if use_own else lightning_backend()
+            backend = store_lightning_backend(method=own) if use_own else server_node_client()
             if backend.node_pubkey() == node_pubkey:
                 return backend
         except LightningError as exc:

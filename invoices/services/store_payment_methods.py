@@ -20,6 +20,7 @@ from invoices.onchain.descriptors import DescriptorError, parse_store_wallet
 from invoices.onchain.services import onchain_descriptor_register
 from lightning.connection import parse_pairs
 from lightning.errors import ConnectionStringError
+from lightning.services import server_node_client, store_node_client
 
 INTERNAL_NODE = "Internal Node"
 _NONCE_BYTES = 12
@@ -73,9 +74,9 @@ def connection_string_open(*, method: StorePaymentMethod) -> str:
 
 def store_lightning_backend(*, method: StorePaymentMethod):
     """The node a store's BTC-LN method uses: the server's own, or the merchant's by connection string."""
-    from invoices.services.nodes import lightning_backend
-
-    return lightning_backend(None if method.internal_node else connection_string_open(method=method))
+    if method.internal_node:
+        return server_node_client()
+    return store_node_client(connection_string=connection_string_open(method=method))
 
 
 def _aad(store_id: str) -> str:

@@ -4,7 +4,7 @@ import pytest
 
 from cards import services
 from cards.models import ProgrammingLink
-from cards.services import payments
+from tests.fixtures.nodes import node_clients_forget
 
 
 @pytest.fixture
@@ -23,19 +23,18 @@ def flashpay_node(settings, lnd_network, lnd_backend):
     """Point FlashPay's configured node at the devnode's "flashpay" node for this test."""
     settings.LIGHTNING_CONNECTION_STRING = lnd_network.connection_string("flashpay")
     settings.LIGHTNING_TIMEOUT = 5.0
-    payments._backend_for.cache_clear()
+    node_clients_forget()
     yield lnd_backend
-    payments._backend_for.cache_clear()
+    node_clients_forget()
 
 
 def _program_store(settings, **payment_methods):
-    from invoices.services.nodes import nodes_forget
     from tests.factories import StoreFactory
     from tests.invoices.factories import store_setup_payment_methods
 
     settings.RATES_SOURCES = ["fixed"]
     settings.RATES_FIXED = {"BTC_USD": "50000", "USD_JMD": "157.5"}
-    nodes_forget()
+    node_clients_forget()
     store = StoreFactory(name="Flash Card top-ups")
     store_setup_payment_methods(store=store, **payment_methods)
     settings.FLASH_PROGRAM_STORE_ID = store.pk
@@ -45,16 +44,14 @@ def _program_store(settings, **payment_methods):
 @pytest.fixture
 def program_store(settings, flashpay_node):
     """The card program's top-up store: BTC-LN on FlashPay's (devnode) node."""
-    from invoices.services.nodes import nodes_forget
 
     yield _program_store(settings)
-    nodes_forget()
+    node_clients_forget()
 
 
 @pytest.fixture
 def program_store_onchain(settings, flashpay_node, bitcoind, bitcoind_client):
     """The top-up store with BTC-LN on our node and BTC-CHAIN on the program's regtest wallet."""
-    from invoices.services.nodes import nodes_forget
     from tests.invoices.conftest import vpub
 
     settings.BITCOIN_NETWORK = "regtest"
@@ -64,4 +61,4 @@ def program_store_onchain(settings, flashpay_node, bitcoind, bitcoind_client):
     settings.BITCOIND_COOKIE_FILE = ""
     settings.BITCOIND_WALLET = "flashpay"
     yield _program_store(settings, xpub=vpub(b"\x22" * 32))
-    nodes_forget()
+    node_clients_forget()

@@ -11,11 +11,11 @@ from cards.models import CardPayment
 from cards.services.payments import card_payments_node_invoices_cancel
 from flashpay.ledger.selectors import account_balance, account_get
 from invoices.selectors import invoice_payment_methods_data
-from invoices.services.nodes import nodes_forget
 from lightning.backends import InvoiceState, PaymentStatus
 from lightning.backends.cln import ClnBackend
 from lightning.services import lightning_invoices_reconcile
 from tests.factories import StoreFactory
+from tests.fixtures.nodes import node_clients_forget
 from tests.invoices.conftest import deliver
 from tests.invoices.factories import make_invoice, store_setup_payment_methods
 
@@ -28,11 +28,11 @@ SAT = 1000
 
 @pytest.fixture
 def shop(flashpay_node):
-    nodes_forget()
+    node_clients_forget()
     store = StoreFactory(name="Kingston Coffee")
     store_setup_payment_methods(store=store)
     yield store
-    nodes_forget()
+    node_clients_forget()
 
 
 def _card_pays(shop, counter=1):

@@ -23,9 +23,9 @@ from flashpay.events.models import Event
 from flashpay.events.services import event_deliveries_run
 from flashpay.ledger.selectors import account_balance, account_get
 from invoices.selectors import invoice_payment_methods_data
-from invoices.services.nodes import nodes_forget
 from lightning.backends.base import InvoiceState
 from tests.factories import StoreFactory
+from tests.fixtures.nodes import node_clients_forget
 from tests.invoices.factories import make_invoice, store_setup_payment_methods
 
 from .factories import fund_card, make_programmed_card, tap_params
@@ -81,11 +81,11 @@ def lnurlp_server(lnd_external):
 
 @pytest.fixture
 def shop(flashpay_node):
-    nodes_forget()
+    node_clients_forget()
     store = StoreFactory(name="Kingston Coffee")
     store_setup_payment_methods(store=store)
     yield store
-    nodes_forget()
+    node_clients_forget()
 
 
 def pay_invoice_with_card(card, counter, invoice):

@@ -7,8 +7,8 @@ from embit.networks import NETWORKS
 
 from flashpay.events.models import Event, EventDelivery
 from flashpay.events.tasks import dispatch_event
-from invoices.services.nodes import nodes_forget
 from tests.factories import StoreFactory, UserFactory, create_api_key, token_header
+from tests.fixtures.nodes import node_clients_forget
 from tests.invoices.factories import store_setup_payment_methods
 
 
@@ -34,9 +34,9 @@ def nodes(settings, bitcoind, bitcoind_client, lnd_network, rates):
     settings.BITCOIND_COOKIE_FILE = ""
     settings.BITCOIND_WALLET = "flashpay"
     settings.LIGHTNING_CONNECTION_STRING = lnd_network.connection_string("flashpay")
-    nodes_forget()
+    node_clients_forget()
     yield
-    nodes_forget()
+    node_clients_forget()
 
 
 @pytest.fixture

@@ -347,11 +347,11 @@ def test_non_ascii_text_survives_the_socket(lightningd, cln):
 
 
 def test_tcp_transport_from_a_connection_string():
-    from lightning.connection import backend_from_connection_string
+    from lightning.clients import lightning_client_open
 
     fake = FakeLightningd(tcp=True)
     try:
-        backend = backend_from_connection_string(f"type=clightning;server=tcp://127.0.0.1:{fake.port}")
+        backend = lightning_client_open(connection_string=f"type=clightning;server=tcp://127.0.0.1:{fake.port}")
         invoice = backend.create_invoice(amount_msat=2_000, memo="over tcp")
         assert backend.node_info().pubkey == fake.pubkey
         assert backend.lookup_invoice(invoice.payment_hash).state == InvoiceState.OPEN

@@ -1,12 +1,9 @@
-"""BTCPay-style Lightning connection strings: parsing, clear errors, and the backend they build."""
+"""BTCPay-style Lightning connection strings: parsing and clear errors."""
 import pytest
 
-from lightning.backends.cln import ClnBackend
-from lightning.backends.lnd import LndBackend
 from lightning.connection import (
     ClnConfig,
     LndGrpcConfig,
-    backend_from_connection_string,
     parse_connection_string,
 )
 from lightning.errors import ConnectionStringError
@@ -69,38 +66,3 @@ def test_malformed_strings_are_clear_errors(text, message):
     with pytest.raises(ConnectionStringError, match=message) as error:
         parse_connection_string(text)
     assert error.value.status_code == 400
-
-
-def test_backend_reads_macaroon_and_cert_files(tmp_path):
-    (tmp_path / "admin.macaroon").write_bytes(b"\x02\x01secret")
-    (tmp_path / "tls.cert").write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
-
-    backend = backend_from_connection_string(
-        f"type=lnd-grpc;server=127.0.0.1:10009;macaroonfilepath={tmp_path / 'admin.macaroon'};"
-        f"certpath={tmp_path / 'tls.cert'}"
-    )
-
-    assert isinstance(backend, LndBackend)
-    assert "secret" not in repr(backend)
-
-
-def test_missing_or_bad_files_are_clear_errors(tmp_path):
-    with pytest.raises(ConnectionStringError, match="macaroon file"):
-        backend_from_connection_string(f"type=lnd-grpc;server=127.0.0.1:10009;macaroonfilepath={tmp_path / 'nope'}")
-    (tmp_path / "tls.cert").write_text("not a certificate")
-    with pytest.raises(ConnectionStringError, match="not a PEM"):
-        backend_from_connection_string(f"type=lnd-grpc;server=127.0.0.1:10009;macaroon=00;certpath={tmp_path / 'tls.cert'}")
-
-
-def test_clightning_builds_a_cln_backend():
-    assert isinstance(backend_from_connection_string("type=clightning;server=unix:///tmp/x"), ClnBackend)
-
-
-def test_settings_default_points_at_the_running_devnode(settings, lnd_network):
-    from lightning.connection import backend_from_settings
-
-    settings.LIGHTNING_CONNECTION_STRING = lnd_network.connection_string("flashpay")
-
-    backend = backend_from_settings()
-
-    assert backend.node_info().pubkey == lnd_network.nodes["flashpay"].pubkey

@@ -121,9 +121,9 @@ class Command(BaseCommand):
 
     def _hot_wallet(self):
         from devnode.bitcoind import HOT_WALLET
-        from invoices.onchain.rpc import BitcoindClient
+        from invoices.onchain.clients import bitcoind_client_open
 
-        return BitcoindClient.from_settings(wallet=HOT_WALLET)
+        return bitcoind_client_open(wallet=HOT_WALLET)
 
     def _send(self, address: str, btc: str) -> None:
         try:

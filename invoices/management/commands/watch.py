@@ -24,15 +24,14 @@ LOCK_NAME = "watcher"
 def _lightning_forever(*, stop: threading.Event, max_backoff: float = 30.0) -> None:
     """Follow the node's settled invoices; lightning_follow_settled rides out stream drops, and
     this loop also survives what it does not catch (bad credentials, a database restart)."""
-    from lightning.connection import backend_from_settings
-    from lightning.services import lightning_follow_settled
+    from lightning.services import lightning_client_open, lightning_follow_settled
 
     backoff = 0.5
     try:
         while not stop.is_set():
             backend = None
             try:
-                backend = backend_from_settings()
+                backend = lightning_client_open()
                 lightning_follow_settled(backend=backend, stop_event=stop)
             except ApplicationError as exc:
                 logger.warning("lightning node: %s; retrying in %.1fs", exc.message, backoff)
@@ -49,11 +48,11 @@ def _lightning_forever(*, stop: threading.Event, max_backoff: float = 30.0) -> N
 
 
 def _onchain_forever(*, stop: threading.Event, poll_seconds: float) -> None:
+    from invoices.onchain.clients import bitcoind_client_open
     from invoices.onchain.notify import ZmqWaker
-    from invoices.onchain.rpc import BitcoindClient
     from invoices.onchain.watcher import onchain_watch_forever
 
-    client = BitcoindClient.from_settings()
+    client = bitcoind_client_open()
     waker = ZmqWaker.from_settings()
     try:
         onchain_watch_forever(client=client, poll_seconds=poll_seconds, stop=stop, waker=waker)

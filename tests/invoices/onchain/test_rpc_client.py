@@ -79,20 +79,6 @@ def test_cookie_auth_and_cookie_rewritten_by_a_node_restart(tmp_path):
         node.stop()
 
 
-def test_client_from_settings_finds_the_devnode_by_its_cookie(tmp_path, settings):
-    node = BitcoindSimulator(port=0, datadir=tmp_path / "devnode").start()
-    try:
-        settings.BITCOIND_URL = node.url
-        settings.BITCOIND_RPCUSER = settings.BITCOIND_RPCPASSWORD = ""
-        settings.BITCOIND_COOKIE_FILE = str(tmp_path / "devnode" / ".cookie")
-        settings.BITCOIND_WALLET = "flashpay"
-        client = BitcoindClient.from_settings()
-        assert client.ensure_watch_only_wallet() is True
-        assert client.call("getwalletinfo", wallet=True)["private_keys_enabled"] is False
-    finally:
-        node.stop()
-
-
 def test_missing_cookie_file_is_node_unavailable(tmp_path):
     client = BitcoindClient("http://127.0.0.1:1", cookie_file=tmp_path / "nope" / ".cookie")
     with pytest.raises(NodeUnavailable, match="cookie"):
