@@ -15,7 +15,6 @@ import hashlib
 import logging
 import re
 from datetime import datetime, timedelta
-from decimal import Decimal
 from urllib.parse import urlsplit
 
 import httpx
@@ -32,7 +31,18 @@ from flashpay.events.services import event_emit
 from flashpay.ledger.models import AccountKind
 from flashpay.ledger.selectors import transaction_get
 from flashpay.ledger.services import account_get_or_create, hold_create, hold_post, hold_void
-from flashpay.money import MSAT_PER_SAT, SAT_PER_BTC, Msat
+from flashpay.money import MSAT_PER_SAT
+from invoices.onchain.selectors import (
+    onchain_hot_wallet_send_find,
+    onchain_hot_wallet_tip,
+    onchain_hot_wallet_transaction_get,
+)
+from invoices.onchain.services import (
+    HotWalletRefused,
+    OnchainNodeError,
+    onchain_hot_wallet_open,
+    onchain_hot_wallet_send,
+)
 from lightning.backends.base import LightningBackend, PaymentStatus
 from lightning.bolt11_helpers import decode_bolt11
 from lightning.errors import InvalidPaymentRequest, LightningError
@@ -280,10 +290,8 @@ def hot_wallet_account():
 
 
 def hot_wallet_client():
-    """bitcoind (BITCOIND_* settings) on the wallet CARD_SETTLEMENT_HOT_WALLET."""
-    from invoices.onchain.clients import bitcoind_client_open
-
-    return bitcoind_client_open(wallet=settings.CARD_SETTLEMENT_HOT_WALLET)
+    """bitcoind (BITCOIND_* settings) on the wallet CARD_SETTLEMENT_HOT_WALLET; the caller closes it."""
+    return onchain_hot_wallet_open(wallet=settings.CARD_SETTLEMENT_HOT_WALLET)
 
 
 def _payout_sats(batch: SettlementBatch) -> int:
@@ -300,14 +308,12 @@ def settlement_batch_pay_onchain(*, batch: SettlementBatch, client=None) -> Sett
     ``settlement_batches_onchain_reconcile`` to find the send in the wallet or fail it. Paid once
     the transaction confirms. No lock is held while bitcoind is called.
     """
-    from invoices.onchain.rpc import NodeError, NodeRPCError
-
     own_client = client is None
     client = client or hot_wallet_client()
     try:
         try:
-            tip = client.get_best_block_hash()
-        except NodeError as exc:
+            tip = onchain_hot_wallet_tip(client=client)
+        except OnchainNodeError as exc:
             logger.warning("settlement %s: bitcoind unavailable (%s); left open", batch.public_id, exc.code)
             return batch
         with transaction.atomic():
@@ -317,13 +323,12 @@ def settlement_batch_pay_onchain(*, batch: SettlementBatch, client=None) -> Sett
             batch.payout_started_at = timezone.now()
             batch.payout_since_block = tip
             _batch_transition(batch, SettlementBatch.Status.PAYING, ["payout_started_at", "payout_since_block"])
-        amount_btc = Decimal(_payout_sats(batch)) / SAT_PER_BTC
         try:
-            txid = client.send_to_address(batch.destination, amount_btc)
-        except NodeRPCError as exc:
+            txid = onchain_hot_wallet_send(client=client, address=batch.destination, amount_sat=_payout_sats(batch))
+        except HotWalletRefused as exc:
             # bitcoind answered with a refusal (insufficient funds, invalid address, dust): nothing sent.
-            return settlement_batch_fail(batch=batch, reason=f"the hot wallet refused the payout: {exc.rpc_message}"[:500])
-        except NodeError as exc:
+            return settlement_batch_fail(batch=batch, reason=f"the hot wallet refused the payout: {exc.reason}"[:500])
+        except OnchainNodeError as exc:
             logger.warning("settlement %s: no answer from bitcoind (%s); left paying", batch.public_id, exc.code)
             return batch
         SettlementBatch.objects.filter(pk=batch.pk, txid="").update(txid=txid)
@@ -338,25 +343,19 @@ def _find_lost_send(batch: SettlementBatch, client) -> str | None:
     """The txid of a hot-wallet send matching the batch (address and amount) since the payout
     started that no other batch has claimed, if any."""
     claimed = set(SettlementBatch.objects.exclude(txid="").values_list("txid", flat=True))
-    amount_msat = -_payout_sats(batch) * MSAT_PER_SAT
-    since = client.list_since_block(batch.payout_since_block or None)
-    for entry in since.transactions:
-        if (
-            entry.category == "send"
-            and entry.address == batch.destination
-            and entry.amount_msat == amount_msat
-            and entry.txid not in claimed
-        ):
-            return entry.txid
-    return None
+    return onchain_hot_wallet_send_find(
+        client=client,
+        since_block=batch.payout_since_block or None,
+        address=batch.destination,
+        amount_sat=_payout_sats(batch),
+        excluding=claimed,
+    )
 
 
 def settlement_batches_onchain_reconcile(*, client=None, now: datetime | None = None) -> int:
     """Settle on-chain batches left paying: confirmed -> paid (network fee recorded); a send
     whose answer was lost is found in the wallet, or the batch fails once it is surely not there.
     Returns how many batches changed."""
-    from invoices.onchain.rpc import NodeError
-
     now = now or timezone.now()
     paying = SettlementBatch.objects.filter(
         status=SettlementBatch.Status.PAYING, destination_type=MerchantSettlementSchedule.DestinationType.ONCHAIN
@@ -378,16 +377,14 @@ def settlement_batches_onchain_reconcile(*, client=None, now: datetime | None = 
                     continue
                 SettlementBatch.objects.filter(pk=batch.pk, txid="").update(txid=txid)
                 batch.txid = txid
-            tx = client.get_transaction(batch.txid)
-            confirmations = tx.get("confirmations")
-            if isinstance(confirmations, int) and confirmations >= ONCHAIN_CONFIRMATIONS:
-                fee = tx.get("fee")  # negative BTC, for a send of the wallet
-                fee_msat = -Msat.from_btc(str(fee)).value if isinstance(fee, Decimal | int) and not isinstance(fee, bool) else 0
-                settlement_batch_mark_paid(batch=batch, routing_fee_msat=fee_msat)
+            tx = onchain_hot_wallet_transaction_get(client=client, txid=batch.txid)
+            confirmations = tx.confirmations
+            if confirmations is not None and confirmations >= ONCHAIN_CONFIRMATIONS:
+                settlement_batch_mark_paid(batch=batch, routing_fee_msat=tx.fee_msat)
                 changed += 1
-            elif isinstance(confirmations, int) and confirmations < 0:
+            elif confirmations is not None and confirmations < 0:
                 logger.error("settlement %s: payout %s conflicts with another transaction", batch.public_id, batch.txid)
-    except NodeError as exc:
+    except OnchainNodeError as exc:
         logger.warning("settlement on-chain reconcile: bitcoind error %s; will retry", exc.code)
     finally:
         if own_client:

@@ -1,9 +1,18 @@
-"""Reads of the on-chain side: payments, confirmation depth, the chain cursor."""
+"""Reads of the on-chain side: payments, confirmation depth, the chain cursor, hot-wallet sends.
+
+With ``invoices.onchain.services`` this is what other apps use of the on-chain wallets.
+"""
 from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db.models import QuerySet
 
+from flashpay.money import MSAT_PER_SAT, Msat
 from invoices.models import ChainCursor, OnchainPayment, WatchedAddress
+from invoices.onchain.rpc import BitcoindClient
 
 
 def onchain_cursor_get(*, wallet: str) -> ChainCursor | None:
@@ -23,3 +32,49 @@ def onchain_payments_for_address(*, address: str) -> QuerySet[OnchainPayment]:
 
 def onchain_watched_address_get(*, address: str) -> WatchedAddress | None:
     return WatchedAddress.objects.filter(address=address).first()
+
+
+# ---------------------------------------------------------------------------- hot wallets
+# Reads of a hot wallet through the node: each raises OnchainNodeError (invoices.onchain.services)
+# when bitcoind gives no usable answer.
+
+
+def onchain_hot_wallet_tip(*, client: BitcoindClient) -> str:
+    """The hash of the best block the hot wallet's node knows (where to look for sends from)."""
+    return client.get_best_block_hash()
+
+
+def onchain_hot_wallet_send_find(
+    *, client: BitcoindClient, since_block: str | None, address: str, amount_sat: int, excluding: Collection[str] = ()
+) -> str | None:
+    """The txid of a send of exactly ``amount_sat`` to ``address`` made since ``since_block``
+    (None: ever) and not in ``excluding`` (txids already accounted for), if the wallet has one:
+    how a send whose answer was lost is found."""
+    amount_msat = -amount_sat * MSAT_PER_SAT  # a send is negative in the wallet's listing
+    for entry in client.list_since_block(since_block or None).transactions:
+        if (
+            entry.category == "send"
+            and entry.address == address
+            and entry.amount_msat == amount_msat
+            and entry.txid not in excluding
+        ):
+            return entry.txid
+    return None
+
+
+@dataclass(frozen=True)
+class HotWalletTransaction:
+    txid: str
+    confirmations: int | None  # negative: conflicted (double-spent away); None: not reported
+    fee_msat: int  # the network fee the wallet paid (0 when not reported)
+
+
+def onchain_hot_wallet_transaction_get(*, client: BitcoindClient, txid: str) -> HotWalletTransaction:
+    """A transaction of the hot wallet: its depth and the network fee it paid (``gettransaction``)."""
+    tx = client.get_transaction(txid)
+    confirmations = tx.get("confirmations")
+    if not isinstance(confirmations, int) or isinstance(confirmations, bool):
+        confirmations = None
+    fee = tx.get("fee")  # negative BTC, for a send of the wallet
+    fee_msat = -Msat.from_btc(str(fee)).value if isinstance(fee, Decimal | int) and not isinstance(fee, bool) else 0
+    return HotWalletTransaction(txid=txid, confirmations=confirmations, fee_msat=fee_msat)

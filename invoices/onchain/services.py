@@ -1,18 +1,27 @@
-"""Writes of the on-chain side: store descriptors, watched addresses, and the listsinceblock sync."""
+"""Writes of the on-chain side: store descriptors, watched addresses, the listsinceblock sync, and
+sends from hot wallets.
+
+With ``invoices.onchain.selectors`` this is what other apps use of the on-chain wallets (cards'
+settlement payouts, later refunds and payouts): they never import ``rpc``, ``descriptors`` or
+``watcher`` themselves.
+"""
 from __future__ import annotations
 
 import logging
 import re
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from flashpay.errors import Conflict
+from flashpay.errors import ApplicationError, Conflict
 from flashpay.events.services import event_emit
+from flashpay.money import SAT_PER_BTC
 from flashpay.sql import hot_cursor
 from invoices.models import ChainCursor, OnchainDescriptor, OnchainPayment, WatchedAddress
+from invoices.onchain.clients import bitcoind_client_open
 from invoices.onchain.descriptors import (
     NETWORK_NAMES,
     address_script,
@@ -29,6 +38,10 @@ from invoices.onchain.rpc import (
     NodeRPCError,
     WalletTx,
 )
+
+# bitcoind did not answer usably (down, timed out, a malformed answer): for a send, its outcome
+# is unknown. Other apps catch it under this name.
+OnchainNodeError = NodeError
 
 logger = logging.getLogger(__name__)
 
@@ -388,3 +401,41 @@ def _emit(payment: OnchainPayment, event_type: str, *, revision: int) -> None:
         },
         idempotency_key=f"onchain:{payment.txid}:{payment.vout}:{revision}",
     )
+
+
+# ---------------------------------------------------------------------------- hot wallets
+# A hot wallet is a bitcoind wallet with private keys on BITCOIND_URL that pays out without a
+# hardware wallet (card settlement; later payouts and refunds).
+
+
+class HotWalletRefused(ApplicationError):
+    """bitcoind refused a hot-wallet send (insufficient funds, invalid address, dust): nothing was sent."""
+
+    code = "hot-wallet-refused"
+    status_code = 409
+
+    def __init__(self, message: str, *, reason: str):
+        super().__init__(message)
+        self.reason = reason  # bitcoind's own words
+
+
+def onchain_hot_wallet_open(*, wallet: str) -> BitcoindClient:
+    """A client on the hot wallet ``wallet`` (BITCOIND_* settings); the caller closes it."""
+    return bitcoind_client_open(wallet=wallet)
+
+
+def onchain_hot_wallet_send(*, client: BitcoindClient, address: str, amount_sat: int) -> str:
+    """Pay ``amount_sat`` to ``address`` from the hot wallet (``sendtoaddress``); its txid.
+
+    HotWalletRefused when bitcoind said no (nothing was sent); OnchainNodeError when no usable
+    answer came back (the send may or may not have been made: look for it with
+    ``onchain_hot_wallet_send_find``). Never call it with a database lock held.
+    """
+    if isinstance(amount_sat, bool) or not isinstance(amount_sat, int):
+        raise TypeError("amount_sat must be a whole number of sats")
+    if amount_sat <= 0:
+        raise HotWalletRefused("nothing to send: the amount is not positive", reason="amount not positive")
+    try:
+        return client.send_to_address(address, Decimal(amount_sat) / SAT_PER_BTC)
+    except NodeRPCError as exc:
+        raise HotWalletRefused(f"the hot wallet refused the send: {exc.rpc_message}", reason=exc.rpc_message)
