@@ -16,8 +16,9 @@ from cards import crypto
 from cards.keys import open_key
 from cards.models import Card, CardPayment, CardTopUp, IssuerKey, SettlementBatch
 from flashpay.errors import NotFound
-from flashpay.ledger.models import AccountKind, Entry
-from flashpay.ledger.selectors import Balance, account_entry_list, account_get
+from flashpay.ledger.accounts import card_account_get
+from flashpay.ledger.models import Entry
+from flashpay.ledger.selectors import Balance, account_entry_list
 from flashpay.money import Msat
 
 # Path of the tap (LNURL-withdraw) endpoint written on every card; the tap view must be routed
@@ -136,16 +137,11 @@ def card_sun_authenticate(*, p_hex: str, c_hex: str) -> AuthenticatedTap:
 # --- money: balances, limits, history -------------------------------------------------------
 
 
-def card_account_reference(*, card: Card) -> str:
-    """The card's ledger account is (card, <card public id>)."""
-    return card.public_id
-
-
 def card_balance(*, card: Card) -> Balance:
     """Posted, reserved and available money of the card (zero before its first top-up)."""
     try:
         # One read: the account row carries the cached balances (kept in step by the ledger).
-        account = account_get(kind=AccountKind.CARD, reference=card_account_reference(card=card))
+        account = card_account_get(card_id=card.public_id)
     except NotFound:
         return Balance(posted=Msat(0), pending_debit=Msat(0), pending_credit=Msat(0))
     return Balance(
@@ -262,7 +258,7 @@ def card_history_entries(*, card: Card) -> QuerySet[Entry]:
     same payment stands for it. A failed payment shows once, voided (its money came back).
     """
     try:
-        account = account_get(kind=AccountKind.CARD, reference=card_account_reference(card=card))
+        account = card_account_get(card_id=card.public_id)
     except NotFound:
         return Entry.objects.none()
     # The reserve's ledger key is "card-payment-hold:<payment hash>" (cards.services.payments).

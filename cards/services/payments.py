@@ -38,7 +38,6 @@ from cards import crypto
 from cards.locks import card_lock, card_payment_lock, withdraw_request_lock
 from cards.models import Card, CardPayment, TapLog, WithdrawRequest
 from cards.selectors import (
-    card_account_reference,
     card_payment_node_cancel_due_list,
     card_payment_pending_list,
     card_spending_room,
@@ -49,9 +48,8 @@ from cards.services import card_counter_advance, tap_log_record
 from flashpay.errors import ApplicationError, Conflict, InsufficientFunds
 from flashpay.events.broker import task_enqueue
 from flashpay.events.services import event_emit
-from flashpay.ledger.models import AccountKind
+from flashpay.ledger.accounts import card_account, node_account
 from flashpay.ledger.services import (
-    account_get_or_create,
     hold_create,
     hold_void,
     transaction_post,
@@ -69,8 +67,6 @@ from lightning.services import (
 
 logger = logging.getLogger(__name__)
 
-# The node's side of every card payment: money that leaves (or arrives at) our Lightning node.
-NODE_ACCOUNT_REFERENCE = "lightning"
 # Far above any real BOLT11 (even with many route hints); refuses junk before decoding it.
 MAX_BOLT11_LENGTH = 4096
 
@@ -89,16 +85,6 @@ class RateLimited(TapRefused):
 
 def _k1_hash(k1: str) -> str:
     return hashlib.sha256(k1.encode()).hexdigest()
-
-
-def node_account():
-    return account_get_or_create(kind=AccountKind.NODE, reference=NODE_ACCOUNT_REFERENCE, name="Lightning node")
-
-
-def card_account(*, card: Card):
-    return account_get_or_create(
-        kind=AccountKind.CARD, reference=card_account_reference(card=card), name=card.name[:200]
-    )
 
 
 CARD_PAYMENT_SUCCEEDED_EVENT = "CardPaymentSucceeded"
@@ -404,7 +390,7 @@ def card_withdraw(*, k1: str, pr: str, ip: str | None = None) -> WithdrawResult:
             _check_card_and_limits(card=card, amount_msat=amount, request=request)
             if CardPayment.objects.filter(payment_hash=decoded.payment_hash).exists():
                 raise TapRefused("this invoice was already paid by a Flash Card", code="invoice-already-paid")
-            account = card_account(card=card)
+            account = card_account(card_id=card.public_id, name=card.name)
             _spend_k1(request, now)
             if internal_invoice is not None:
                 payment = _pay_internally(card=card, account=account, node=node, request=request, decoded=decoded)
@@ -581,7 +567,7 @@ def card_payment_settle(*, payment: CardPayment, result: PaymentResult) -> CardP
             hold_void(hold=payment.hold_transaction_id)
             card = payment.card
             txn = transaction_post(
-                entries=[(card_account(card=card), -(payment.amount_msat + fee)), (node_account(), payment.amount_msat + fee)],
+                entries=[(card_account(card_id=card.public_id, name=card.name), -(payment.amount_msat + fee)), (node_account(), payment.amount_msat + fee)],
                 idempotency_key=f"card-payment:{payment.payment_hash}",
                 description="Flash Card payment",
                 metadata={"type": "card_payment", "payment_hash": payment.payment_hash, "card": card.public_id, "fee_msat": fee},

@@ -25,12 +25,16 @@ from django.utils import timezone
 
 from cards.locks import settlement_batch_lock
 from cards.models import CardPayment, MerchantSettlementSchedule, SettlementBatch
-from cards.services.payments import node_account
 from flashpay.errors import ApplicationError, Conflict, FieldError, InsufficientFunds, NotFound
 from flashpay.events.services import event_emit
-from flashpay.ledger.models import AccountKind
+from flashpay.ledger.accounts import (
+    card_settlement_fees_account,
+    hot_wallet_account,
+    merchant_account,
+    node_account,
+)
 from flashpay.ledger.selectors import transaction_get
-from flashpay.ledger.services import account_get_or_create, hold_create, hold_post, hold_void
+from flashpay.ledger.services import hold_create, hold_post, hold_void
 from flashpay.money import MSAT_PER_SAT
 from invoices.onchain.selectors import (
     onchain_hot_wallet_send_find,
@@ -50,7 +54,6 @@ from lightning.services import server_node_client
 
 logger = logging.getLogger(__name__)
 
-FEES_ACCOUNT_REFERENCE = "card-settlement"
 _LIGHTNING_ADDRESS = re.compile(r"^[a-z0-9\-_.+]+@[a-z0-9\-.]+\.[a-z]{2,}(:\d+)?$", re.IGNORECASE)
 _ONCHAIN = re.compile(r"^(bc1|tb1|bcrt1|[123mn])[a-zA-HJ-NP-Z0-9]{20,90}$")
 
@@ -135,10 +138,6 @@ def settlement_schedule_set(
     return schedule
 
 
-def merchant_account(*, store_id: str):
-    return account_get_or_create(kind=AccountKind.MERCHANT, reference=store_id)
-
-
 def _due(schedule: MerchantSettlementSchedule, now: datetime) -> bool:
     return schedule.last_batch_at is None or schedule.last_batch_at <= now - timedelta(days=schedule.interval_days)
 
@@ -179,10 +178,10 @@ def settlement_batch_create(*, schedule: MerchantSettlementSchedule, now: dateti
         entries = [(merchant_account(store_id=schedule.store_id), -gross)]
         if net:
             # The money leaves through the hot wallet that will send it, or through the node.
-            entries.append((hot_wallet_account() if automatic else node_account(), net))
+            hot_wallet = settings.CARD_SETTLEMENT_HOT_WALLET
+            entries.append((hot_wallet_account(wallet=hot_wallet) if automatic else node_account(), net))
         if fee:
-            fees = account_get_or_create(kind=AccountKind.FEES, reference=FEES_ACCOUNT_REFERENCE, name="Card settlement fees")
-            entries.append((fees, fee))
+            entries.append((card_settlement_fees_account(), fee))
         hold = hold_create(
             entries=entries,
             idempotency_key=f"card-settlement:{batch.public_id}",
@@ -281,12 +280,6 @@ def settlement_batch_pay(*, batch: SettlementBatch, backend: LightningBackend | 
 # still be working on it); not found then, it was never made and the batch fails.
 ONCHAIN_UNKNOWN_AFTER = timedelta(minutes=10)
 ONCHAIN_CONFIRMATIONS = 1
-
-
-def hot_wallet_account():
-    """The ledger side of the bitcoin the settlement hot wallet holds (and pays out)."""
-    name = settings.CARD_SETTLEMENT_HOT_WALLET
-    return account_get_or_create(kind=AccountKind.NODE, reference=f"bitcoind-wallet:{name}", name=f"bitcoind hot wallet {name}")
 
 
 def hot_wallet_client():

@@ -31,12 +31,11 @@ from django.utils import timezone
 
 from cards.locks import card_topup_lock
 from cards.models import Card, CardTopUp
-from cards.services.payments import card_account
 from flashpay.errors import ApplicationError, Conflict, FieldError, NotFound
 from flashpay.events.services import event_emit
-from flashpay.ledger.models import AccountKind
+from flashpay.ledger.accounts import card_account, merchant_account, topup_wallet_account
 from flashpay.ledger.selectors import transaction_entry_list, transaction_get
-from flashpay.ledger.services import account_get_or_create, transaction_post
+from flashpay.ledger.services import transaction_post
 from flashpay.money import MSAT_PER_BTC, MSAT_PER_SAT, Msat
 
 logger = logging.getLogger(__name__)
@@ -151,16 +150,14 @@ def _source_account(*, store_id: str, payment_id: str, amount_msat: int):
     """Where a payment's money is in the ledger: the program store's merchant account when the
     invoices app credited it there (Lightning on our node, ledger key = the payment hash), else
     the program's wallet outside the node."""
-    merchant = account_get_or_create(kind=AccountKind.MERCHANT, reference=store_id, name=f"Merchant {store_id}")
+    merchant = merchant_account(store_id=store_id)
     try:
         received = transaction_get(idempotency_key=payment_id)
     except NotFound:
         received = None
     if received is not None and (merchant, Msat(amount_msat)) in transaction_entry_list(transaction=received):
         return merchant
-    return account_get_or_create(
-        kind=AccountKind.EXTERNAL, reference=f"topup-wallet:{store_id}", name=f"Top-ups received outside the node ({store_id})"
-    )
+    return topup_wallet_account(store_id=store_id)
 
 
 def card_topup_payment_credit(
@@ -186,7 +183,7 @@ def card_topup_payment_credit(
         card = topup.card
         source = _source_account(store_id=topup.store_id, payment_id=payment_id, amount_msat=amount_msat)
         transaction_post(
-            entries=[(source, -amount_msat), (card_account(card=card), amount_msat)],
+            entries=[(source, -amount_msat), (card_account(card_id=card.public_id, name=card.name), amount_msat)],
             idempotency_key=key,
             description="Flash Card top-up",
             metadata={

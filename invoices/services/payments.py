@@ -10,8 +10,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from flashpay.ledger.models import AccountKind
-from flashpay.ledger.services import account_get_or_create, transaction_post
+from flashpay.ledger.accounts import merchant_account, node_account
+from flashpay.ledger.services import transaction_post
 from invoices.locks import invoice_lock
 from invoices.models import (
     Invoice,
@@ -38,8 +38,6 @@ S = InvoiceStatus
 A = InvoiceAdditionalStatus
 P = InvoicePaymentStatus
 WATCHER = "watcher"
-# The server's Lightning node in the ledger; the same account the cards app pays through.
-NODE_ACCOUNT_REFERENCE = "lightning"
 
 
 def invoice_expire_if_due(*, invoice: Invoice, now=None, actor: str = "system") -> Invoice:
@@ -257,10 +255,9 @@ def invoice_payment_lightning_record(*, payment_hash: str, amount_received_msat:
             status=P.SETTLED, block_height=None,
         )
         if prompt.internal_node:
-            node = account_get_or_create(kind=AccountKind.NODE, reference=NODE_ACCOUNT_REFERENCE, name="Lightning node")
-            merchant = account_get_or_create(
-                kind=AccountKind.MERCHANT, reference=invoice.store_id, name=f"Merchant {invoice.store_id}"
-            )
+            # The server's node in the ledger: the same account card payments go through.
+            node = node_account()
+            merchant = merchant_account(store_id=invoice.store_id)
             transaction_post(
                 entries=[(node, -payment.amount_msat), (merchant, payment.amount_msat)],
                 idempotency_key=payment_hash,

@@ -14,13 +14,13 @@ from rest_framework.test import APIClient
 from cards import selectors
 from cards.models import CardPayment, SettlementBatch
 from cards.services.settlement import (
-    FEES_ACCOUNT_REFERENCE,
     settlement_run,
     settlement_schedule_set,
 )
 from flashpay.errors import FieldError
 from flashpay.events.models import Event
 from flashpay.events.services import event_deliveries_run
+from flashpay.ledger.accounts import CARD_SETTLEMENT_FEES_REFERENCE
 from flashpay.ledger.selectors import account_balance, account_get
 from invoices.selectors import invoice_payment_methods_data
 from lightning.backends.base import InvoiceState
@@ -127,7 +127,7 @@ def test_card_pays_a_flashpay_merchant_and_is_settled_in_a_batch(shop, flashpay_
     paid = lnurlp_server["invoices"][0]
     assert lnd_external.lookup_invoice(paid.payment_hash).state == InvoiceState.SETTLED
     assert merchant_posted(shop) == 0
-    assert account_balance(account=account_get(kind="fees", reference=FEES_ACCOUNT_REFERENCE)).posted.value == 50 * SAT
+    assert account_balance(account=account_get(kind="fees", reference=CARD_SETTLEMENT_FEES_REFERENCE)).posted.value == 50 * SAT
     assert set(CardPayment.objects.values_list("settlement_batch_id", flat=True)) == {batch.pk}
     assert set(CardPayment.objects.values_list("merchant_name", flat=True)) == {"Kingston Coffee"}
     csv_text = selectors.settlement_batch_csv(batch=batch)

@@ -15,8 +15,8 @@ from rest_framework.test import APIClient
 
 from cards import selectors
 from cards.models import CardPayment, TapLog, WithdrawRequest
-from cards.services.payments import NODE_ACCOUNT_REFERENCE
 from flashpay.events.models import Event
+from flashpay.ledger.accounts import NODE_ACCOUNT_REFERENCE
 from flashpay.ledger.models import Transaction
 from flashpay.ledger.selectors import account_balance, account_get
 from lightning.backends.base import InvoiceState
