@@ -256,9 +256,6 @@ CARD_PAYMENT_TIMEOUT = env.float("CARD_PAYMENT_TIMEOUT", default=20.0)
 # Requests per minute: taps per card, and taps + callbacks per client IP (0 disables).
 CARD_RATE_LIMIT_PER_CARD = env.int("CARD_RATE_LIMIT_PER_CARD", default=20)
 CARD_RATE_LIMIT_PER_IP = env.int("CARD_RATE_LIMIT_PER_IP", default=120)
-# Dotted path of f(*, payment_hash) -> store id | None naming the FlashPay merchant of one of our
-# node's invoices (provided by the invoices app); empty: card payments record no merchant.
-CARD_MERCHANT_RESOLVER = env.str("CARD_MERCHANT_RESOLVER", default="")
 # The most a cardholder may set their own limits to in the Flash app (program maximums, msat).
 CARD_APP_MAX_PER_TRANSACTION_MSAT = env.int("CARD_APP_MAX_PER_TRANSACTION_MSAT", default=1_000_000_000)
 CARD_APP_MAX_DAILY_MSAT = env.int("CARD_APP_MAX_DAILY_MSAT", default=5_000_000_000)

@@ -407,13 +407,21 @@ def invoice_redirect_url(invoice: Invoice) -> str | None:
     )
 
 
-def invoice_store_id_for_payment_hash(*, payment_hash: str) -> str | None:
-    """The store whose invoice carries this BOLT11 payment hash, or None (CARD_MERCHANT_RESOLVER)."""
-    return (
+@dataclass(frozen=True)
+class InvoiceMerchant:
+    store_id: str
+    store_name: str
+
+
+def invoice_merchant_for_payment_hash(*, payment_hash: str) -> InvoiceMerchant | None:
+    """The store whose invoice's BTC-LN BOLT11 has this payment hash, or None: how a Flash Card
+    payment of one of our node's invoices names the FlashPay merchant it paid (one query)."""
+    row = (
         InvoicePaymentPrompt.objects.filter(payment_hash=payment_hash, payment_method_id=PaymentMethodId.BTC_LN)
-        .values_list("invoice__store_id", flat=True)
+        .values_list("invoice__store_id", "invoice__store__name")
         .first()
     )
+    return InvoiceMerchant(store_id=row[0], store_name=row[1]) if row is not None else None
 
 
 def invoice_paid_msat_subquery(invoice_ref: str = "pk") -> Coalesce:

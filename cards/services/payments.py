@@ -32,7 +32,6 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
 from cards import crypto
 from cards.locks import card_lock, card_payment_lock, withdraw_request_lock
@@ -55,6 +54,7 @@ from flashpay.ledger.services import (
     transaction_post,
 )
 from flashpay.ratelimit.services import ratelimit_hit
+from invoices.selectors import invoice_merchant_for_payment_hash
 from lightning.backends.base import InvoiceState, LightningBackend, PaymentResult, PaymentStatus
 from lightning.bolt11_helpers import decode_bolt11
 from lightning.errors import InvalidPaymentRequest, LightningError
@@ -214,28 +214,13 @@ def tap_offers_purge(*, older_than_seconds: int = 3600) -> int:
 
 
 def _merchant_of(payment_hash: str) -> tuple[str, str]:
-    """(store id, store name) of the FlashPay merchant an internal invoice belongs to, if known.
-
-    Asked through CARD_MERCHANT_RESOLVER (a dotted path to ``f(*, payment_hash) -> store id or
-    None``, provided by the invoices app); an unset or missing resolver means "not known yet".
-    """
-    path = settings.CARD_MERCHANT_RESOLVER
-    if not path:
+    """(store id, store name) of the FlashPay merchant whose invoice this is, asked of the invoices
+    app; ("", "") for an invoice of our node that no store's invoice carries (named later, if
+    ever, by ``card_payment_merchants_resolve``)."""
+    merchant = invoice_merchant_for_payment_hash(payment_hash=payment_hash)
+    if merchant is None:
         return "", ""
-    try:
-        resolver = import_string(path)
-    except ImportError:
-        logger.warning("CARD_MERCHANT_RESOLVER %s cannot be imported; merchant left blank", path)
-        return "", ""
-    store_id = resolver(payment_hash=payment_hash)
-    if not store_id:
-        return "", ""
-    from flashpay.accounts.selectors import store_get
-
-    try:
-        return store_id, store_get(store_id=store_id).name
-    except ApplicationError:
-        return store_id, ""
+    return merchant.store_id, merchant.store_name
 
 
 @dataclass(frozen=True)

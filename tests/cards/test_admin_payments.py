@@ -3,17 +3,17 @@
 import pytest
 from django.test import Client
 from django.urls import reverse
-from rest_framework.test import APIClient
 
 from cards.models import SettlementBatch
 from cards.services.settlement import settlement_run, settlement_schedule_set
+from flashpay.events.services import event_deliveries_run
 from flashpay.ledger.selectors import account_balance, account_get
-from flashpay.ledger.services import account_get_or_create, transaction_post
-from lightning.services import lightning_invoice_create
 from tests.factories import StoreFactory
+from tests.fixtures.nodes import node_clients_forget
+from tests.invoices.factories import make_invoice, store_setup_payment_methods
 
-from . import merchant_resolver
-from .factories import OperatorFactory, fund_card, make_programmed_card, tap_params
+from .factories import OperatorFactory, fund_card, make_programmed_card
+from .test_settlement import pay_invoice_with_card
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,22 +29,21 @@ def admin_client():
 
 
 @pytest.fixture
-def onchain_batch(flashpay_node, settings):
-    """A card payment to a store (credited as the invoices app would) batched for on-chain payout."""
-    settings.CARD_MERCHANT_RESOLVER = "tests.cards.merchant_resolver.resolve"
+def onchain_batch(flashpay_node):
+    """A card payment of a store's invoice (the invoices app credits the store) batched for
+    on-chain payout."""
+    node_clients_forget()
     store = StoreFactory(name="Negril Grill")
+    store_setup_payment_methods(store=store)
     card = make_programmed_card()
     fund_card(card, 10_000 * SAT)
-    invoice = lightning_invoice_create(backend=flashpay_node, amount_msat=4_000 * SAT)
-    merchant_resolver.STORES_BY_PAYMENT_HASH[invoice.payment_hash] = store.id
-    k1 = APIClient().get(reverse("cards:tap"), tap_params(card, 1)).json()["k1"]
-    assert APIClient().get(reverse("cards:tap-callback"), {"k1": k1, "pr": invoice.bolt11}).json() == {"status": "OK"}
-    node = account_get_or_create(kind="node", reference="lightning")
-    merchant = account_get_or_create(kind="merchant", reference=store.id)
-    transaction_post(entries=[(node, -4_000 * SAT), (merchant, 4_000 * SAT)], idempotency_key=invoice.payment_hash)
+    invoice = make_invoice(store=store, amount="0.00004", currency="BTC")
+    assert pay_invoice_with_card(card, 1, invoice).json() == {"status": "OK"}
+    event_deliveries_run()
     settlement_schedule_set(store_id=store.id, destination_type="onchain", destination=ADDRESS, fee_ppm=5_000)
     [batch] = settlement_run()
-    return batch
+    yield batch
+    node_clients_forget()
 
 
 def test_payment_topup_schedule_and_batch_pages_render(admin_client, onchain_batch):

@@ -8,11 +8,11 @@ from cards.models import AppToken, CardTopUp
 from flashpay.events.models import Event
 from invoices.models import Invoice
 from lightning.backends.base import PaymentStatus
-from lightning.services import lightning_invoice_create, lightning_invoices_reconcile
+from lightning.services import lightning_invoices_reconcile
 from tests.factories import DEFAULT_PASSWORD, StoreFactory, UserFactory
 from tests.invoices.conftest import deliver
+from tests.invoices.factories import make_invoice, store_setup_payment_methods
 
-from . import merchant_resolver
 from .factories import fund_card, make_card, make_programmed_card, tap_params
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -141,9 +141,8 @@ def test_limits_within_program_maximums(settings):
     assert (card.per_transaction_limit_msat, card.daily_limit_msat) == (10_000 * SAT, 40_000 * SAT)
 
 
-def test_top_up_invoice_credits_the_card_once_and_history_lists_everything(program_store, flashpay_node, lnd_external, lnd_network, settings):
-    # given: my card, a FlashPay merchant, and the invoices app's merchant resolver stand-in
-    settings.CARD_MERCHANT_RESOLVER = "tests.cards.merchant_resolver.resolve"
+def test_top_up_invoice_credits_the_card_once_and_history_lists_everything(program_store, flashpay_node, lnd_external, lnd_network):
+    # given: my card
     user = UserFactory()
     card = make_programmed_card(holder=user)
     client = app_client(user)
@@ -167,12 +166,13 @@ def test_top_up_invoice_credits_the_card_once_and_history_lists_everything(progr
     assert (topup.status, topup.credited_msat) == ("credited", 5_000 * SAT)
     assert Event.objects.filter(type="CardTopUpCredited").count() == 1
     assert Invoice.objects.get(pk=body["invoice_id"]).status == "Settled"
-    # and a tap at a FlashPay merchant shows in the history with the merchant's name
+    # and a tap paying a FlashPay merchant's invoice shows in the history with the merchant's name
     store = StoreFactory(name="Kingston Coffee")
-    invoice = lightning_invoice_create(backend=flashpay_node, amount_msat=1_500 * SAT)
-    merchant_resolver.STORES_BY_PAYMENT_HASH[invoice.payment_hash] = store.id
+    store_setup_payment_methods(store=store)
+    invoice = make_invoice(store=store, amount="0.000015", currency="BTC")
+    bolt11 = invoice.prompts.get(payment_method_id="BTC-LN").destination
     k1 = APIClient().get(reverse("cards:tap"), tap_params(card, 1)).json()["k1"]
-    paid = APIClient().get(reverse("cards:tap-callback"), {"k1": k1, "pr": invoice.bolt11})
+    paid = APIClient().get(reverse("cards:tap-callback"), {"k1": k1, "pr": bolt11})
     assert paid.json() == {"status": "OK"}
     history = client.get(reverse("cards-app:card-history", args=[card.public_id]), {"page_size": 1}).json()
     assert history["count"] == 2

@@ -24,6 +24,7 @@ from flashpay.ledger.accounts import CARD_SETTLEMENT_FEES_REFERENCE
 from flashpay.ledger.selectors import account_balance, account_get
 from invoices.selectors import invoice_payment_methods_data
 from lightning.backends.base import InvoiceState
+from lightning.services import lightning_invoice_create
 from tests.factories import StoreFactory
 from tests.fixtures.nodes import node_clients_forget
 from tests.invoices.factories import make_invoice, store_setup_payment_methods
@@ -96,6 +97,25 @@ def pay_invoice_with_card(card, counter, invoice):
 
 def merchant_posted(store):
     return account_balance(account=account_get(kind="merchant", reference=store.id)).posted.value
+
+
+def test_a_card_payment_names_the_merchant_when_it_pays(shop, flashpay_node):
+    # given: a default install (nothing configured) and a store's Greenfield invoice
+    card = make_programmed_card()
+    fund_card(card, 10_000 * SAT)
+    invoice = make_invoice(store=shop, amount="0.00002", currency="BTC")
+    # when: the card pays it
+    assert pay_invoice_with_card(card, 1, invoice).json() == {"status": "OK"}
+    # then: the payment and its event name the store at once, before any outbox delivery
+    payment = CardPayment.objects.get()
+    assert (payment.merchant_store_id, payment.merchant_name) == (shop.id, "Kingston Coffee")
+    event = Event.objects.get(type="CardPaymentSucceeded")
+    assert event.payload["merchantStoreId"] == shop.id
+    # and an invoice of our node that is no store's names nobody
+    other = lightning_invoice_create(backend=flashpay_node, amount_msat=1_000 * SAT)
+    k1 = APIClient().get(reverse("cards:tap"), tap_params(card, 2)).json()["k1"]
+    assert APIClient().get(reverse("cards:tap-callback"), {"k1": k1, "pr": other.bolt11}).json() == {"status": "OK"}
+    assert CardPayment.objects.get(payment_hash=other.payment_hash).merchant_store_id == ""
 
 
 def test_card_pays_a_flashpay_merchant_and_is_settled_in_a_batch(shop, flashpay_node, lnurlp_server, lnd_external, settings):

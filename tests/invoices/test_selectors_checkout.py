@@ -1,9 +1,13 @@
-"""The JSON the hosted checkout page reads (invoice_checkout_data) and the card merchant resolver."""
+"""The JSON the hosted checkout page reads (invoice_checkout_data) and the merchant of a payment hash."""
 from decimal import Decimal
 
 import pytest
 
-from invoices.selectors import invoice_checkout_data, invoice_store_id_for_payment_hash
+from invoices.selectors import (
+    InvoiceMerchant,
+    invoice_checkout_data,
+    invoice_merchant_for_payment_hash,
+)
 from invoices.services.payments import invoice_payment_onchain_record
 from tests.invoices.factories import make_invoice
 
@@ -43,10 +47,12 @@ def test_checkout_data_after_a_partial_payment_asks_for_the_rest(shop):
     assert data["unifiedLink"] == f"bitcoin:{address}?amount=0.00005000"
 
 
-def test_card_merchant_resolver(shop):
+def test_merchant_of_a_payment_hash(shop):
     store, _ = shop
     invoice = make_invoice(store=store, amount="0.001", currency="BTC")
     payment_hash = invoice.prompts.get(payment_method_id="BTC-LN").payment_hash
-    assert invoice_store_id_for_payment_hash(payment_hash=payment_hash) == store.pk
-    assert invoice_store_id_for_payment_hash(payment_hash="00" * 32) is None
+    assert invoice_merchant_for_payment_hash(payment_hash=payment_hash) == InvoiceMerchant(
+        store_id=store.pk, store_name=store.name
+    )
+    assert invoice_merchant_for_payment_hash(payment_hash="00" * 32) is None
     assert invoice.amount == Decimal("0.001")
