@@ -1,10 +1,11 @@
 """Project-wide API endpoints (health)."""
-from django.db import connection
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from flashpay.sql import database_ping
 
 
 class HealthApi(APIView):
@@ -18,6 +19,5 @@ class HealthApi(APIView):
 
     @extend_schema(operation_id="Health_GetHealth", responses=OutputSerializer, tags=["Health"])
     def get(self, request):
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
+        database_ping()
         return Response(self.OutputSerializer({"synchronized": True}).data)

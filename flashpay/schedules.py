@@ -13,8 +13,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
+
+from flashpay.sql import advisory_xact_lock
 
 NAME_PREFIX = "flashpay:"
 # Any fixed 64-bit number, unique among the project's advisory locks.
@@ -66,11 +68,8 @@ def schedules_sync() -> SyncResult:
     created, updated, deleted, unchanged = [], [], [], []
     wanted = {NAME_PREFIX + t.name: t for t in registered_schedules()}
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            # Serialised so two containers starting at once do not both create the same row
-            # (SQLite already serialises writers).
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SYNC_LOCK_KEY])
+        # Serialised so two containers starting at once do not both create the same row.
+        advisory_xact_lock(_SYNC_LOCK_KEY)
         existing = {
             s.name: s
             for s in Schedule.objects.filter(name__startswith=NAME_PREFIX).order_by("pk")

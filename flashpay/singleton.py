@@ -11,6 +11,8 @@ import psycopg
 from django.conf import settings
 from django.db import connection
 
+from flashpay.sql import advisory_lock_held, advisory_try_lock, advisory_unlock
+
 logger = logging.getLogger(__name__)
 
 
@@ -34,6 +36,7 @@ class SingletonLock:
         self._file = None
 
     def acquire(self) -> bool:
+        # SQLite keeps the file lock: `make run` starts the watcher, which holds one of these.
         if connection.vendor == "postgresql":
             return self._acquire_pg()
         return self._acquire_file()
@@ -51,8 +54,7 @@ class SingletonLock:
         }
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(**{k: v for k, v in params.items() if v is not None})
-        row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", [self.key]).fetchone()
-        return bool(row and row[0])
+        return advisory_try_lock(self._conn, self.key)
 
     def _acquire_file(self) -> bool:
         path = Path(settings.BASE_DIR) / "var" / f"{self.name}.lock"
@@ -75,19 +77,14 @@ class SingletonLock:
         if self._conn is None:
             return False
         try:
-            row = self._conn.execute(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-                " AND pid = pg_backend_pid() AND objid = (%s::bigint & x'ffffffff'::bigint)::oid",
-                [self.key],
-            ).fetchone()
+            return advisory_lock_held(self._conn, self.key)
         except psycopg.Error:
             return False
-        return bool(row and row[0])
 
     def release(self) -> None:
         if self._conn is not None:
             try:
-                self._conn.execute("SELECT pg_advisory_unlock(%s)", [self.key])
+                advisory_unlock(self._conn, self.key)
             except psycopg.Error:
                 pass
             self._conn.close()

@@ -14,6 +14,11 @@ the same cursor (``execute_hot``). The statements are plain column
 comparisons and VALUES lists, whose parameter types PostgreSQL always infers.
 
 Deliberately small: one table, plus optional joins to the targets of its foreign keys.
+
+The house rule: hand-written SQL lives only in ``sql.py`` modules (``flashpay/ledger/sql.py``,
+``invoices/sql.py``...), names its tables and columns through ``Names`` (from ``Model._meta``,
+never typed out), and each statement has a test that holds it against the ORM. This module is
+the shared tool, and the ``sql.py`` of the kernel's loose modules (health, advisory locks).
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from django.db import DEFAULT_DB_ALIAS, connections, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
 
@@ -58,6 +63,8 @@ def hot_cursor(connection=None):
     and prepares what it runs (on PostgreSQL; elsewhere Django's own cursor)."""
     connection = connection or connections[DEFAULT_DB_ALIAS]
     if connection.vendor != "postgresql":
+        # SQLite: `make run` creates invoices and authenticates API keys through these
+        # statements too, and only psycopg has server-side binding and prepared statements.
         return connection.cursor()
     connection.ensure_connection()
     with connection.wrap_database_errors:
@@ -89,9 +96,10 @@ def _converters(field: models.Field, alias: str, connection) -> tuple[tuple, obj
 class ModelSelect:
     """``SELECT <every column> FROM <table> [JOIN <fk targets>] WHERE <where>``, compiled once.
 
-    ``where`` is SQL with ``%s`` placeholders; ``{t}`` names the main table, ``{related_name}``
-    the joined table of that foreign key (e.g. ``{user}``). Nullable foreign keys are LEFT
-    JOINed and give ``None`` when unset.
+    ``where`` is SQL with ``%s`` placeholders whose names come from the models: ``{t.<field>}``
+    is a column of the main table, ``{<related_name>.<field>}`` one of the joined table of that
+    foreign key (e.g. ``{user.is_active}``), ``{t}`` the main table's alias. Nullable foreign
+    keys are LEFT JOINed and give ``None`` when unset.
     """
 
     def __init__(self, model: type[models.Model], *, where: str, related: Sequence[str] = ()):
@@ -103,7 +111,7 @@ class ModelSelect:
         if compiled is not None:
             return compiled
         quote = connection.ops.quote_name
-        aliases = {"t": "t0"}
+        aliases = {"t": Names(self.model, alias="t0")}
         columns: list[str] = []
         parts: list[_Part] = []
         joins: list[str] = []
@@ -130,7 +138,7 @@ class ModelSelect:
                 raise TypeError(f"{self.model.__name__}.{name} is not a foreign key")
             target = fk.related_model
             alias = f"t{number}"
-            aliases[name] = alias
+            aliases[name] = Names(target, alias=alias)
             kind = "LEFT JOIN" if fk.null else "JOIN"
             joins.append(
                 f"{kind} {quote(target._meta.db_table)} {alias} "
@@ -223,3 +231,80 @@ class ModelInsert:
         for instance in instances:
             instance._state.adding = False
             instance._state.db = connection.alias
+
+
+def quote(name: str) -> str:
+    """An SQL identifier in standard double quotes (PostgreSQL and SQLite both read them)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+class Names:
+    """A model's table and column names for hand-written SQL, taken from ``Model._meta``.
+
+    ``a = Names(Account)``: ``f"UPDATE {a} SET {a.posted_msat} = ..."``. ``str(a)`` is the quoted
+    table, ``a.<field>`` the quoted column of that field (``a.account`` gives ``"account_id"``,
+    ``a.pk`` the primary key's). An unknown field fails at import, not in production. With
+    ``alias=``, ``str()`` is the alias and columns come qualified by it (``t0."id"``).
+    """
+
+    def __init__(self, model: type[models.Model], *, alias: str | None = None):
+        self._model, self._alias = model, alias
+        self._table = quote(model._meta.db_table)
+
+    def __str__(self) -> str:
+        return self._alias or self._table
+
+    def __getattr__(self, name: str) -> str:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        meta = self._model._meta
+        field = meta.pk if name == "pk" else meta.get_field(name)
+        return f"{self._alias}.{quote(field.column)}" if self._alias else quote(field.column)
+
+
+# ---------------------------------------------------------------------------- kernel statements
+# The few statements of the kernel's loose modules (flashpay/apis.py, schedules.py, singleton.py).
+
+
+def database_ping() -> None:
+    """One round trip to the database (the health endpoint); raises if it cannot answer."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def advisory_xact_lock(key: int) -> None:
+    """Wait for the transaction-level advisory lock ``key``; it is released at COMMIT/ROLLBACK.
+
+    Must run inside ``transaction.atomic()``. On SQLite (``make run``, which syncs its schedules
+    through this) there is nothing to take: settings open every transaction with BEGIN
+    IMMEDIATE, so the transaction already holds the database's only write lock.
+    """
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+# Session advisory locks on a dedicated psycopg connection (flashpay.singleton): held until
+# unlocked or until that connection ends.
+
+
+def advisory_try_lock(conn, key: int) -> bool:
+    """Take the session advisory lock ``key`` if it is free; whether it is now held."""
+    row = conn.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()
+    return bool(row and row[0])
+
+
+def advisory_lock_held(conn, key: int) -> bool:
+    """Whether this connection's session still holds the advisory lock ``key`` (pg_locks)."""
+    row = conn.execute(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        " AND pid = pg_backend_pid() AND objid = (%s::bigint & x'ffffffff'::bigint)::oid",
+        [key],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def advisory_unlock(conn, key: int) -> None:
+    """Release the session advisory lock ``key``."""
+    conn.execute("SELECT pg_advisory_unlock(%s)", [key])

@@ -11,7 +11,6 @@ from django.utils import timezone
 
 from flashpay.errors import Conflict, FieldError
 from flashpay.events.services import event_emit
-from flashpay.sql import ModelInsert
 from lightning.backends.base import InvoiceState, LightningBackend, NodeInvoice
 from lightning.clients import lightning_client_open as lightning_client_open
 from lightning.clients import server_node_client as server_node_client
@@ -20,13 +19,12 @@ from lightning.errors import InvoiceNotFound, NodeAnswerError, NodeUnreachable
 from lightning.locks import invoice_lock, settle_cursor_lock
 from lightning.models import LightningInvoice
 from lightning.selectors import lightning_invoices_open, lightning_settle_cursor_get
+from lightning.sql import INSERT_INVOICE
 
 logger = logging.getLogger(__name__)
 
 INVOICE_SETTLED_EVENT = "lightning.invoice.settled"
 MAX_EXPIRY_SECONDS = 365 * 24 * 3600
-# Every invoice created with BTC-LN writes one: SQL compiled once (flashpay.sql).
-_INSERT_INVOICE = ModelInsert(LightningInvoice)
 
 
 def _aware(timestamp: int | None) -> dt.datetime | None:
@@ -66,10 +64,10 @@ def lightning_invoice_create(
         if transaction.get_connection().in_atomic_block:
             # A savepoint, so a lost race leaves the caller's transaction usable.
             with transaction.atomic():
-                _INSERT_INVOICE.execute([row])
+                INSERT_INVOICE.execute([row])
         else:
             # Autocommit: one INSERT, no BEGIN/COMMIT round trips (the invoice creation path).
-            _INSERT_INVOICE.execute([row])
+            INSERT_INVOICE.execute([row])
     except IntegrityError:
         # Paid so fast that the settlement recorder wrote the row first.
         return LightningInvoice.objects.get(payment_hash=invoice.payment_hash)

@@ -3,18 +3,13 @@ from __future__ import annotations
 
 import hashlib
 
-from django.db import connection
 from django.db.models import QuerySet
 
 from flashpay.accounts import policies
 from flashpay.accounts.models import APIKey, Store, StoreMember, User
 from flashpay.accounts.policies import PermissionSet
+from flashpay.accounts.sql import API_KEY_BY_HASH, STORE_BY_ID, store_member_role
 from flashpay.errors import NotFound
-from flashpay.sql import ModelSelect
-
-# Every authenticated API request runs these two: cached SQL instead of a compiled queryset.
-_API_KEY_BY_HASH = ModelSelect(APIKey, related=["user"], where="{t}.key_hash = %s")
-_STORE_BY_ID = ModelSelect(Store, where="{t}.id = %s")
 
 
 def api_key_hash(secret: str) -> str:
@@ -27,11 +22,11 @@ def api_key_get_by_secret(*, secret: str) -> APIKey | None:
     Looking up the SHA-256 rather than comparing secrets means no comparison ever runs on the
     secret itself, so response timing reveals nothing about it.
     """
-    return _API_KEY_BY_HASH.first([api_key_hash(secret)])
+    return API_KEY_BY_HASH.first([api_key_hash(secret)])
 
 
 def store_get(*, store_id: str) -> Store:
-    store = _STORE_BY_ID.first([store_id])
+    store = STORE_BY_ID.first([store_id])
     if store is None:
         raise NotFound("Store not found", code="store-not-found")
     return store
@@ -39,13 +34,7 @@ def store_get(*, store_id: str) -> Store:
 
 def user_store_role(*, user: User, store_id: str) -> str | None:
     # One column of a unique (store, user) row, on every store-scoped API request.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT role FROM {StoreMember._meta.db_table} WHERE store_id = %s AND user_id = %s",  # noqa: S608
-            [store_id, user.pk],
-        )
-        row = cursor.fetchone()
-    return row[0] if row else None
+    return store_member_role(store_id=store_id, user_id=user.pk)
 
 
 def user_store_permissions(*, user: User, store_id: str) -> frozenset[str]:

@@ -17,7 +17,6 @@ different amount (e.g. the real routing fee), void it and post the real transfer
 """
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from flashpay.errors import ApplicationError, Conflict, InsufficientFunds, NotFound
-from flashpay.ledger import selectors
+from flashpay.ledger import selectors, sql
 from flashpay.ledger.locks import accounts_lock, transaction_lock
 from flashpay.ledger.models import (
     NON_NEGATIVE_KINDS,
@@ -39,7 +38,6 @@ from flashpay.ledger.models import (
     TransactionStatus,
 )
 from flashpay.money import MSAT_PER_BTC, Msat
-from flashpay.sql import execute_hot
 
 logger = logging.getLogger(__name__)
 
@@ -193,97 +191,12 @@ def _cache_deltas(legs, *, posted: int, pending: int) -> list[tuple[int, int, in
     ]
 
 
-# PostgreSQL fast path. Posting is the hot path (>= 1000/s is the goal on two cores), and each
-# round trip through the ORM costs about as much as the database work itself, so the
-# transaction, its entries and the cache updates go in ONE statement (data-modifying CTEs run
-# exactly once even though the final SELECT reads only the first). The rules are unchanged:
-# accounts are locked and funds checked first (by accounts_lock, or inside _POST_CHECKED for new
-# postings and holds), and the deferred trigger checks the sums at COMMIT. Other databases (SQLite in development) take the ORM path below. UPDATE ... FROM
-# applies one leg per account, which is right because a transaction names each account once.
-_UPDATE_CACHES = """
-    UPDATE ledger_account AS a
-       SET posted_msat = a.posted_msat + f.posted * leg.amount_msat,
-           pending_debit_msat = a.pending_debit_msat + f.pending * greatest(-leg.amount_msat, 0),
-           pending_credit_msat = a.pending_credit_msat + f.pending * greatest(leg.amount_msat, 0)
-      FROM legs AS leg, (SELECT %s::bigint AS posted, %s::bigint AS pending) AS f
-     WHERE a.id = leg.account_id
-"""
-_LEGS = """legs AS (
-    SELECT * FROM unnest(%s::bigint[], %s::bigint[]) WITH ORDINALITY
-           AS leg(account_id, amount_msat, position)
-)"""
-
-# Built from the constants above, never from input: every value is a bound parameter.
-_BUMP_CACHES = f"WITH {_LEGS} {_UPDATE_CACHES}"  # noqa: S608
-_INSERT_TRANSACTION = f"""
-WITH {_LEGS}, txn AS (
-    INSERT INTO ledger_transaction (idempotency_key, status, is_hold, description, metadata,
-                                    reverses_id, created_at, posted_at)
-    VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, %s)
-    RETURNING id
-), entries AS (
-    INSERT INTO ledger_entry (transaction_id, account_id, amount_msat)
-    SELECT txn.id, leg.account_id, leg.amount_msat FROM txn, legs AS leg ORDER BY leg.position
-    RETURNING 1
-), caches AS ({_UPDATE_CACHES}
-    RETURNING 1
-)
-SELECT id FROM txn
-"""  # noqa: S608
-
-
-# The posting statement for _record: it also locks the accounts and checks the funds, so a
-# posting is BEGIN, this statement and COMMIT. `locked` is MATERIALIZED so it runs once, before
-# anything reads it, and locks the accounts in pk order like accounts_lock (opposite transfers
-# queue instead of deadlocking). Under READ COMMITTED a FOR NO KEY UPDATE that waited returns the
-# row's newest committed version, so the funds check sees current balances; the UPDATE below
-# starts from the statement's older snapshot but re-applies its SET to that newest version after
-# the wait (EvalPlanQual), so no concurrent posting is lost. The inserts and the UPDATE only act
-# when no leg is `short` (account missing or lacking funds), and the final SELECT reads `short`
-# in full, which reads `locked` in full: all accounts are locked before the caller sees a result.
-# The check constraints on ledger_account stay the backstop.
-_POST_CHECKED = f"""
-WITH {_LEGS}, locked AS MATERIALIZED (
-    SELECT a.id, a.allow_negative, a.posted_msat - a.pending_debit_msat AS available
-      FROM ledger_account AS a
-     WHERE a.id IN (SELECT account_id FROM legs)
-     ORDER BY a.id
-       FOR NO KEY UPDATE
-), short AS MATERIALIZED (
-    SELECT leg.account_id, a.available
-      FROM legs AS leg LEFT JOIN locked AS a ON a.id = leg.account_id
-     WHERE a.id IS NULL
-        OR (leg.amount_msat < 0 AND NOT a.allow_negative AND a.available + leg.amount_msat < 0)
-), txn AS (
-    INSERT INTO ledger_transaction (idempotency_key, status, is_hold, description, metadata,
-                                    reverses_id, created_at, posted_at)
-    SELECT %s, %s, %s, %s, %s::jsonb, NULL, %s, %s
-     WHERE NOT EXISTS (SELECT FROM short)
-    RETURNING id
-), entries AS (
-    INSERT INTO ledger_entry (transaction_id, account_id, amount_msat)
-    SELECT txn.id, leg.account_id, leg.amount_msat FROM txn, legs AS leg ORDER BY leg.position
-    RETURNING 1
-), caches AS (
-    UPDATE ledger_account AS a
-       SET posted_msat = a.posted_msat + f.posted * leg.amount_msat,
-           pending_debit_msat = a.pending_debit_msat + f.pending * greatest(-leg.amount_msat, 0),
-           pending_credit_msat = a.pending_credit_msat + f.pending * greatest(leg.amount_msat, 0)
-      FROM txn, legs AS leg, (SELECT %s::bigint AS posted, %s::bigint AS pending) AS f
-     WHERE a.id = leg.account_id
-    RETURNING 1
-)
-SELECT (SELECT array_agg(account_id ORDER BY account_id) FROM short),
-       (SELECT array_agg(available ORDER BY account_id) FROM short),
-       (SELECT id FROM txn)
-"""  # noqa: S608
-
-
-def _leg_arrays(legs) -> list[list[int]]:
-    return [[account_id for account_id, _ in legs], [msat for _, msat in legs]]
-
-
 def _fast_path() -> bool:
+    """Whether postings take PostgreSQL's one-statement path (flashpay/ledger/sql.py).
+
+    The ORM path stays for SQLite: `make run` settles invoices into the ledger. Tests run both
+    paths on PostgreSQL (the write_path fixture), so the portable one cannot rot unnoticed.
+    """
     return _PG_FAST_PATH and connections[DEFAULT_DB_ALIAS].vendor == "postgresql"
 
 
@@ -294,7 +207,7 @@ _PG_FAST_PATH = True
 def _bump_caches(legs, *, posted: int = 0, pending: int = 0) -> None:
     """Apply the legs to the cached balances of their (already locked) accounts."""
     if _fast_path():
-        execute_hot(_BUMP_CACHES, [*_leg_arrays(legs), posted, pending], fetch=False)
+        sql.account_caches_bump(legs=legs, posted=posted, pending=pending)
         return
     deltas = _cache_deltas(legs, posted=posted, pending=pending)
     for account_id, posted_delta, debit_delta, credit_delta in deltas:
@@ -318,49 +231,21 @@ def _write(txn: Transaction, legs) -> Transaction:
         _bump_caches(legs, posted=posted, pending=pending)
         return txn
     txn.created_at = timezone.now()
-    rows = execute_hot(
-        _INSERT_TRANSACTION,
-        [
-            *_leg_arrays(legs),
-            txn.idempotency_key,
-            txn.status,
-            txn.is_hold,
-            txn.description,
-            json.dumps(txn.metadata),
-            txn.reverses_id,
-            txn.created_at,
-            txn.posted_at,
-            posted,
-            pending,
-        ],
-    )
-    txn.pk = rows[0][0]
+    txn.pk = sql.transaction_insert(txn=txn, legs=legs, posted=posted, pending=pending)
     txn._state.adding = False
     txn._state.db = DEFAULT_DB_ALIAS
     return txn
 
 
 def _post_checked(txn: Transaction, legs, entries: Sequence[EntrySpec]) -> Transaction:
-    """PostgreSQL: lock, check funds and write a new transaction in one statement (_POST_CHECKED).
+    """PostgreSQL: lock, check funds and write a new transaction in one statement (sql.POST_CHECKED).
 
     Raises NotFound for a missing account and InsufficientFunds for the first account (by pk)
     that lacks the money; then the statement has written nothing."""
     posted, pending = (0, 1) if txn.status == TransactionStatus.PENDING else (1, 0)
-    short_ids, short_available, txn_id = execute_hot(
-        _POST_CHECKED,
-        [
-            *_leg_arrays(legs),
-            txn.idempotency_key,
-            txn.status,
-            txn.is_hold,
-            txn.description,
-            json.dumps(txn.metadata) if txn.metadata else "{}",
-            txn.created_at,
-            txn.posted_at,
-            posted,
-            pending,
-        ],
-    )[0]
+    short_ids, short_available, txn_id = sql.transaction_post_checked(
+        txn=txn, legs=legs, posted=posted, pending=pending
+    )
     if short_ids:
         missing = [pk for pk, available in zip(short_ids, short_available, strict=True) if available is None]
         if missing:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db import connection
 from django.utils import timezone
 
 from flashpay.errors import ApplicationError
 from flashpay.ratelimit.models import RateLimitCounter
+from flashpay.ratelimit.sql import counter_increment
 
 WINDOW_SECONDS = 60
+_KEY_LENGTH = RateLimitCounter._meta.get_field("key").max_length
 
 
 class RateLimited(ApplicationError):
@@ -32,17 +33,8 @@ def _window(now: datetime, window_seconds: int) -> tuple[datetime, int]:
 
 
 def _count_hit(*, key: str, window_start: datetime) -> int:
-    table = RateLimitCounter._meta.db_table
-    with connection.cursor() as cursor:
-        # Built from the model's table name, never from input; values are bound parameters.
-        cursor.execute(
-            f"INSERT INTO {table} (key, window_start, count) VALUES (%s, %s, 1) "  # noqa: S608
-            "ON CONFLICT (key, window_start) DO UPDATE SET count = "
-            f"{table}.count + 1 RETURNING count",
-            [key[:120], window_start],
-        )
-        (count,) = cursor.fetchone()
-    return count
+    # A key longer than the column is cut to its length, as it always was.
+    return counter_increment(key=key[:_KEY_LENGTH], window_start=window_start)
 
 
 def ratelimit_hit(*, key: str, limit: int, window_seconds: int = WINDOW_SECONDS) -> bool:

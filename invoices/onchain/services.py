@@ -19,7 +19,6 @@ from django.utils import timezone
 from flashpay.errors import ApplicationError, Conflict
 from flashpay.events.services import event_emit
 from flashpay.money import SAT_PER_BTC
-from flashpay.sql import hot_cursor
 from invoices.models import ChainCursor, OnchainDescriptor, OnchainPayment, WatchedAddress
 from invoices.onchain.clients import bitcoind_client_open
 from invoices.onchain.descriptors import (
@@ -38,6 +37,7 @@ from invoices.onchain.rpc import (
     NodeRPCError,
     WalletTx,
 )
+from invoices.onchain.sql import descriptor_index_reserve, watched_address_upsert
 
 # bitcoind did not answer usably (down, timed out, a malformed answer): for a send, its outcome
 # is unknown. Other apps catch it under this name.
@@ -139,16 +139,10 @@ def _reserve_index(*, descriptor_pk: int) -> tuple[int, int]:
     of the UPDATE (and committed with it when no transaction is open), so invoices of one store
     do not queue behind each other. A crash afterwards wastes the index, never reuses it.
     """
-    with hot_cursor() as cursor:
-        cursor.execute(
-            "UPDATE invoices_onchaindescriptor SET next_index = next_index + 1 WHERE id = %s "
-            "RETURNING next_index - 1, imported_until",
-            [descriptor_pk],
-        )
-        row = cursor.fetchone()
-    if row is None:
+    reserved = descriptor_index_reserve(descriptor_pk=descriptor_pk)
+    if reserved is None:
         raise OnchainDescriptor.DoesNotExist(f"No on-chain descriptor {descriptor_pk}")
-    return row[0], row[1]
+    return reserved
 
 
 def _insert_derived(*, descriptor: OnchainDescriptor, index: int, address: str) -> WatchedAddress:
@@ -160,15 +154,7 @@ def _insert_derived(*, descriptor: OnchainDescriptor, index: int, address: str) 
     watched = WatchedAddress(address=address, descriptor=descriptor, derivation_index=index, created_at=timezone.now())
     # Field checks only; the unique and check constraints hold in the database.
     watched.full_clean(exclude=["descriptor"], validate_unique=False, validate_constraints=False)
-    with hot_cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO invoices_watchedaddress (address, descriptor_id, derivation_index, created_at) "
-            "VALUES (%s, %s, %s, %s) ON CONFLICT (address) DO UPDATE SET descriptor_id = EXCLUDED.descriptor_id, "
-            "derivation_index = EXCLUDED.derivation_index WHERE invoices_watchedaddress.descriptor_id IS NULL "
-            "RETURNING id, created_at",
-            [address, descriptor.pk, index, watched.created_at],
-        )
-        row = cursor.fetchone()
+    row = watched_address_upsert(address=address, descriptor_pk=descriptor.pk, index=index, created_at=watched.created_at)
     if row is None:
         raise Conflict(f"Address {address} is already watched for another wallet")
     watched.pk, watched.created_at = row

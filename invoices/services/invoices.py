@@ -11,7 +11,7 @@ from django.utils import timezone
 from flashpay.accounts.models import Store
 from flashpay.errors import FieldError
 from flashpay.money import Msat
-from flashpay.sql import ModelInsert, ModelSelect
+from invoices import sql
 from invoices.locks import invoice_lock
 from invoices.models import (
     Invoice,
@@ -46,17 +46,8 @@ MAX_METADATA_BYTES = 64 * 1024
 # BOLT11 descriptions are at most 639 bytes (BOLT #11 "d" field).
 MAX_LN_DESCRIPTION = 639
 
-# The statements of invoice creation, the busiest write path: SQL compiled once (flashpay.sql).
-_ENABLED_METHODS = ModelSelect(
-    StorePaymentMethod, related=["onchain_descriptor"], where="{t}.store_id = %s AND {t}.enabled = %s"
-)
-_INSERT_INVOICE = ModelInsert(Invoice)
-_INSERT_PROMPTS = ModelInsert(InvoicePaymentPrompt)
-_INSERT_AUDIT = ModelInsert(InvoiceEvent)
-
-
 def _choose_methods(*, store: Store, requested: list[str] | None) -> list[StorePaymentMethod]:
-    enabled = {m.payment_method_id: m for m in _ENABLED_METHODS.all([store.pk, True])}
+    enabled = {m.payment_method_id: m for m in sql.STORE_METHODS_BY_ENABLED.all([store.pk, True])}
     if requested is None:
         chosen = list(enabled.values())
     else:
@@ -257,9 +248,9 @@ def invoice_create(
     )
     audit.full_clean(exclude=["invoice"])
     with transaction.atomic():
-        _INSERT_INVOICE.execute([invoice])
-        _INSERT_PROMPTS.execute(prompts)
-        _INSERT_AUDIT.execute([audit])
+        sql.INSERT_INVOICE.execute([invoice])
+        sql.INSERT_PROMPTS.execute(prompts)
+        sql.INSERT_INVOICE_EVENTS.execute([audit])
         emit_created(invoice)
     return invoice
 

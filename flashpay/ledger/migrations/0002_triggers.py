@@ -105,7 +105,7 @@ DROP FUNCTION IF EXISTS ledger_transaction_check_balanced();
 
 def _on_postgresql(sql):
     def run(apps, schema_editor):
-        # SQLite has no such triggers; there the services enforce the same rules.
+        # SQLite (`make run` migrates it) has no such triggers; there the services enforce the same rules.
         if schema_editor.connection.vendor == "postgresql":
             # Without parameters, so the '%' placeholders of RAISE are left alone.
             with schema_editor.connection.cursor() as cursor:

@@ -13,10 +13,7 @@ from tests.concurrency import run_together
 
 from .factories import AccountFactory, funded_account
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="needs row locks"),
-]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 THREADS = 50
 PRICE = 1_000

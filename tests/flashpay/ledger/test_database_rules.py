@@ -7,13 +7,11 @@ from flashpay.ledger import selectors, services
 from flashpay.ledger.locks import accounts_lock
 from flashpay.ledger.models import Entry, Transaction, TransactionStatus
 from flashpay.money import Msat
+from flashpay.sql import Names
 
 from .factories import AccountFactory, external_account
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL triggers"),
-]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _posted_transaction():
@@ -145,7 +143,8 @@ def test_hot_statements_are_prepared_once_per_connection(monkeypatch):
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         statements = [row[0] for row in cursor.fetchall()]
     # one statement locks the accounts and writes the posting, prepared once
-    assert sum("INSERT INTO ledger_transaction" in s for s in statements) == 1
+    insert = f"INSERT INTO {Names(Transaction)}"
+    assert sum(insert in s for s in statements) == 1
     assert sum("FOR NO KEY UPDATE" in s for s in statements) == 1
-    assert any("INSERT INTO ledger_transaction" in s and "FOR NO KEY UPDATE" in s for s in statements)
+    assert any(insert in s and "FOR NO KEY UPDATE" in s for s in statements)
     assert selectors.account_balance(account=card).posted == Msat(3)
