@@ -63,6 +63,9 @@ def _flatten(detail, path: str = "") -> list[dict[str, str]]:
     if isinstance(detail, dict):
         out: list[dict[str, str]] = []
         for key, value in detail.items():
+            if isinstance(key, int):  # DRF keys a list's item errors by index: "items[0].amount"
+                out.extend(_flatten(value, f"{path}[{key}]"))
+                continue
             key = "" if key == "non_field_errors" else str(key)
             sub = f"{path}.{key}" if path and key else (key or path)
             out.extend(_flatten(value, sub))

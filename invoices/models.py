@@ -3,6 +3,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+# The ids and their parser live in the kernel (a store names them too); re-exported for this app.
+from flashpay.payment_method_ids import PaymentMethodId  # noqa: F401
+
 
 class OnchainDescriptor(models.Model):
     """A store's watch-only wallet as a canonical output descriptor (receive branch, with checksum).
@@ -112,12 +115,6 @@ class ChainCursor(models.Model):
 # =============================================================================================
 
 
-class PaymentMethodId(models.TextChoices):
-    """Greenfield payment method ids (``PaymentMethodId`` schema)."""
-
-    BTC_CHAIN = "BTC-CHAIN"
-    BTC_LN = "BTC-LN"
-    BTC_LNURL = "BTC-LNURL"
 
 
 class StorePaymentMethod(models.Model):

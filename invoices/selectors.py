@@ -11,6 +11,7 @@ from django.db.models.functions import Coalesce
 
 from flashpay.errors import NotFound
 from flashpay.money import MSAT_PER_BTC, MSAT_PER_SAT
+from flashpay.payment_method_ids import payment_method_id_parse
 from invoices.models import (
     Invoice,
     InvoiceAdditionalStatus,
@@ -296,8 +297,6 @@ def store_payment_method_list(*, store_id: str, only_enabled: bool = False) -> l
 
 
 def store_payment_method_get(*, store_id: str, payment_method_id: str) -> StorePaymentMethod:
-    from invoices.services.store_payment_methods import payment_method_id_parse
-
     method_id = payment_method_id_parse(payment_method_id)
     method = (
         StorePaymentMethod.objects.filter(store_id=store_id, payment_method_id=method_id).first()

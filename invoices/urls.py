@@ -1,8 +1,9 @@
 """Greenfield routes of the invoices app: store payment methods and invoices (store and flat paths)."""
-from django.urls import path
+from django.urls import path, re_path, register_converter
 from drf_spectacular.utils import extend_schema, extend_schema_view
 
 from invoices.apis import invoices as inv
+from invoices.apis import legacy_paths as legacy
 from invoices.apis import lnurl
 from invoices.apis import payment_methods as pm
 
@@ -33,8 +34,37 @@ StoreInvoiceUnarchiveApi = _store_variant(
 )
 
 _STORE = "api/v1/stores/<str:storeId>"
+_STORE_RE = r"^api/v1/stores/(?P<storeId>[^/]+)"
+register_converter(legacy.OnchainConverter, "onchain")
+
+
+def _any_case(word: str) -> str:
+    """``LNURL`` -> ``[Ll][Nn][Uu][Rr][Ll]``: ASP.NET matches literal segments without regard to case
+    (an inline ``(?i)`` flag would stop Django from reversing any URL)."""
+    return "".join(f"[{c.upper()}{c.lower()}]" for c in word)
+
+
+_LN = _any_case("LightningNetwork")
 
 urlpatterns = [
+    # BTCPay 1.x paths, as BTCPay 2.x maps them (invoices/apis/legacy_paths.py)
+    path(
+        f"{_STORE}/payment-methods/<onchain:paymentMethodId>",
+        legacy.without_schema(pm.StorePaymentMethodDetailApi).as_view(),
+    ),
+    path(
+        f"{_STORE}/payment-methods/<onchain:paymentMethodId>/preview",
+        legacy.without_schema(pm.OnchainPreviewApi).as_view(),
+    ),
+    path(
+        f"{_STORE}/payment-methods/<onchain:paymentMethodId>/wallet/preview",
+        legacy.without_schema(pm.OnchainPreviewApi).as_view(),
+    ),
+    re_path(rf"{_STORE_RE}/payment-methods/(?:{_LN}|{_any_case('LNURL')})$", legacy.UnsupportedInV2ListApi.as_view()),
+    re_path(
+        rf"{_STORE_RE}/payment-methods/(?:{_LN}|{_any_case('LNURLPay')})/(?P<cryptoCode>[^/]+)$",
+        legacy.UnsupportedInV2Api.as_view(),
+    ),
     path(f"{_STORE}/payment-methods", pm.StorePaymentMethodListApi.as_view(), name="store-payment-methods"),
     path(
         f"{_STORE}/payment-methods/<str:paymentMethodId>",

@@ -2,8 +2,14 @@
 from __future__ import annotations
 
 import logging
+from decimal import Decimal, InvalidOperation
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import exceptions, serializers
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
@@ -18,6 +24,7 @@ from flashpay.accounts.permissions import (
     require_permission,
 )
 from flashpay.idempotency.apis import idempotent
+from flashpay.payment_method_ids import payment_method_id_describe, payment_method_id_parse
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +178,84 @@ class NullableHexColor(NullableText, serializers.RegexField):
         super().__init__(regex=r"^#[0-9A-Fa-f]{3}([0-9A-Fa-f]{3})?$", **kwargs)
 
 
+def _payment_method_id(value) -> str:
+    method_id = payment_method_id_parse(value)
+    if method_id is None:
+        raise serializers.ValidationError(
+            f"Unknown payment method {str(value)[:40]!r}: use {payment_method_id_describe()}"
+        )
+    return method_id.value
+
+
+@extend_schema_field({"type": "string", "nullable": True, "example": "BTC-CHAIN"})
+class NullablePaymentMethodId(NullableText):
+    """Any spelling BTCPay accepts (BTC, BTC_LN, BTC-LightningNetwork...); stored and shown canonical."""
+
+    def run_validation(self, data=serializers.empty):
+        value = super().run_validation(data)
+        return _payment_method_id(value) if value else ""
+
+
+class PaymentMethodCriteriaSerializer(serializers.Serializer):
+    """Greenfield ``PaymentMethodCriteriaData``: a method offered only above (or below) an amount."""
+
+    paymentMethodId = serializers.CharField(max_length=100)
+    currencyCode = serializers.RegexField(r"^[A-Za-z]{3,10}$", max_length=10)
+    amount = serializers.CharField(max_length=40)
+    above = serializers.BooleanField(required=False, default=False)
+
+    class Meta:
+        ref_name = "PaymentMethodCriteriaData"
+
+    def validate_paymentMethodId(self, value: str) -> str:
+        return _payment_method_id(value)
+
+    def validate_currencyCode(self, value: str) -> str:
+        return value.upper()
+
+    def validate_amount(self, value: str) -> str:
+        try:
+            amount = Decimal(value.strip())
+        except InvalidOperation:
+            raise serializers.ValidationError('Must be a decimal number, e.g. "10.00"') from None
+        if not amount.is_finite() or amount < 0 or amount >= Decimal("1e18"):
+            raise serializers.ValidationError("Must be a number of 0 or more")
+        return str(amount)
+
+
+@extend_schema_field(PaymentMethodCriteriaSerializer(many=True))
+class PaymentMethodCriteriaField(serializers.Field):
+    """A list of criteria; BTCPay always shows a list (empty when there are none), never null."""
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, allow_null=True, **kwargs)
+
+    def get_default(self):
+        return []
+
+    def validate_empty_values(self, data):
+        if data is None or data is serializers.empty:
+            return True, []
+        return super().validate_empty_values(data)
+
+    def to_internal_value(self, data):
+        items = PaymentMethodCriteriaSerializer(data=data, many=True)
+        items.is_valid(raise_exception=True)
+        return [dict(item) for item in items.validated_data]
+
+    def to_representation(self, value):
+        return [
+            {
+                "paymentMethodId": item["paymentMethodId"],
+                "currencyCode": item["currencyCode"],
+                "amount": item["amount"],
+                "above": bool(item.get("above")),
+            }
+            for item in (value if isinstance(value, list) else [])
+            if isinstance(item, dict) and {"paymentMethodId", "currencyCode", "amount"} <= item.keys()
+        ]
+
+
 class StoreSettingsSerializer(serializers.Serializer):
     """Greenfield ``StoreBaseData`` (camelCase) onto Store fields (``source``).
 
@@ -268,10 +353,8 @@ class StoreSettingsSerializer(serializers.Serializer):
     lazyPaymentMethods = serializers.BooleanField(
         source="lazy_payment_methods", required=False, default=False
     )
-    defaultPaymentMethod = NullableText(source="default_payment_method", max_length=50)
-    paymentMethodCriteria = serializers.JSONField(
-        source="payment_method_criteria", required=False, allow_null=True, default=None
-    )
+    defaultPaymentMethod = NullablePaymentMethodId(source="default_payment_method", max_length=100)
+    paymentMethodCriteria = PaymentMethodCriteriaField(source="payment_method_criteria")
 
 
     class Meta:

@@ -26,6 +26,7 @@ from flashpay.accounts.permissions import (
 from flashpay.accounts.selectors import store_get
 from flashpay.errors import FieldError
 from flashpay.idempotency.apis import idempotent
+from flashpay.payment_method_ids import PaymentMethodId, payment_method_id_parse
 from flashpay.serializers import ReusedFieldsMixin
 from invoices import selectors
 from invoices.apis.shapes import (
@@ -38,10 +39,9 @@ from invoices.apis.shapes import (
     InvoiceDataWithMethodsSerializer,
     InvoicePaymentMethodDataSerializer,
 )
-from invoices.models import Invoice, PaymentMethodId
+from invoices.models import Invoice
 from invoices.services import invoices as services
 from invoices.services.remainder import invoice_lightning_prompt_activate
-from invoices.services.store_payment_methods import payment_method_id_parse
 
 MAX_METADATA_BYTES = 64 * 1024
 MAX_TAKE = 1000

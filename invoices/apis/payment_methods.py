@@ -15,6 +15,7 @@ from flashpay.accounts.permissions import (
 )
 from flashpay.accounts.selectors import store_get
 from flashpay.errors import FieldError
+from flashpay.payment_method_ids import PaymentMethodId, payment_method_id_parse
 from invoices import selectors
 from invoices.apis.shapes import (
     EMPTY_OK,
@@ -23,14 +24,13 @@ from invoices.apis.shapes import (
     GenericPaymentMethodDataSerializer,
     PreviewResultSerializer,
 )
-from invoices.models import PaymentMethodId
 from invoices.onchain.descriptors import DescriptorError, derive_address, parse_store_wallet
 from invoices.services import store_payment_methods as services
 
 MAX_PREVIEW = 1000
 STORE_ID = OpenApiParameter("storeId", OpenApiTypes.STR, OpenApiParameter.PATH, description="The store id")
 METHOD_ID = OpenApiParameter(
-    "paymentMethodId", OpenApiTypes.STR, OpenApiParameter.PATH, description="BTC-CHAIN or BTC-LN"
+    "paymentMethodId", OpenApiTypes.STR, OpenApiParameter.PATH, description="BTC-CHAIN, BTC-LN or BTC-LNURL (BTCPay's other spellings, like BTC_LN or BTC-OnChain, are accepted)"
 )
 INCLUDE_CONFIG = OpenApiParameter(
     "includeConfig", OpenApiTypes.BOOL, description="Include the config (needs canmodifystoresettings)"
@@ -163,7 +163,7 @@ def _preview(descriptor: str, network: str, offset: int, count: int) -> dict:
 
 
 def _check_chain(paymentMethodId: str) -> None:
-    if services.payment_method_id_parse(paymentMethodId) != PaymentMethodId.BTC_CHAIN:
+    if payment_method_id_parse(paymentMethodId) != PaymentMethodId.BTC_CHAIN:
         raise FieldError("paymentMethodId", "Only BTC-CHAIN has addresses to preview")
 
 

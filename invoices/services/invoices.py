@@ -11,6 +11,7 @@ from django.utils import timezone
 from flashpay.accounts.models import Store
 from flashpay.errors import FieldError
 from flashpay.money import Msat
+from flashpay.payment_method_ids import payment_method_id_describe, payment_method_id_parse
 from invoices import sql
 from invoices.locks import invoice_lock
 from invoices.models import (
@@ -35,7 +36,7 @@ from invoices.services.payments import (
     invoice_monitoring_end_if_due,
 )
 from invoices.services.state import InvalidTransition, emit_created, invoice_transition
-from invoices.services.store_payment_methods import payment_method_id_parse, store_lightning_backend
+from invoices.services.store_payment_methods import store_lightning_backend
 from lightning.services import lightning_invoice_create
 
 logger = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def _choose_methods(*, store: Store, requested: list[str] | None) -> list[StoreP
         for index, text in enumerate(requested):
             method_id = payment_method_id_parse(text)
             if method_id is None:
-                raise FieldError(f"checkout.paymentMethods[{index}]", f"Unknown payment method {str(text)[:40]!r}: use BTC-CHAIN or BTC-LN")
+                raise FieldError(f"checkout.paymentMethods[{index}]", f"Unknown payment method {str(text)[:40]!r}: use {payment_method_id_describe()}")
             if method_id not in enabled:
                 raise FieldError(f"checkout.paymentMethods[{index}]", f"{method_id} is not enabled on this store")
             if enabled[method_id] not in chosen:

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from flashpay.accounts.models import Store
 from flashpay.errors import FieldError, NotFound
+from flashpay.payment_method_ids import payment_method_id_describe, payment_method_id_parse
 from invoices.models import PaymentMethodId, StorePaymentMethod
 from invoices.onchain.descriptors import DescriptorError, parse_store_wallet
 from invoices.onchain.services import onchain_descriptor_register
@@ -24,27 +25,6 @@ from lightning.services import server_node_client, store_node_client
 
 INTERNAL_NODE = "Internal Node"
 _NONCE_BYTES = 12
-# Legacy ids that BTCPay 1.x integrations still send.
-PAYMENT_METHOD_ALIASES = {
-    "BTC": PaymentMethodId.BTC_CHAIN,
-    "BTC-ONCHAIN": PaymentMethodId.BTC_CHAIN,
-    "BTC_ONCHAIN": PaymentMethodId.BTC_CHAIN,
-    "BTC-LIGHTNINGNETWORK": PaymentMethodId.BTC_LN,
-    "BTC_LIGHTNINGLIKE": PaymentMethodId.BTC_LN,
-    "BTC-LIGHTNINGLIKE": PaymentMethodId.BTC_LN,
-    "BTC-LNURLPAY": PaymentMethodId.BTC_LNURL,
-    "BTC_LNURLPAY": PaymentMethodId.BTC_LNURL,
-}
-
-
-def payment_method_id_parse(text: str) -> PaymentMethodId | None:
-    """The canonical id for ``text`` (BTC-CHAIN, BTC-LN, or a legacy alias), None if unknown."""
-    if not isinstance(text, str):
-        return None
-    upper = text.strip().upper()
-    if upper in PaymentMethodId.values:
-        return PaymentMethodId(upper)
-    return PAYMENT_METHOD_ALIASES.get(upper)
 
 
 # ---------------------------------------------------------------------------- secrets at rest
@@ -185,7 +165,7 @@ def store_payment_method_config_validate(*, payment_method_id: str, config) -> N
     elif method_id == PaymentMethodId.BTC_LNURL:
         _lnurl_config(config)
     else:
-        raise FieldError("paymentMethodId", "Use BTC-CHAIN or BTC-LN")
+        raise FieldError("paymentMethodId", f"Use {payment_method_id_describe()}")
 
 
 def store_payment_method_update(
@@ -199,7 +179,7 @@ def store_payment_method_update(
     method_id = payment_method_id_parse(payment_method_id)
     if method_id is None:
         raise NotFound(
-            f"Unknown payment method {payment_method_id[:40]!r}: use BTC-CHAIN, BTC-LN or BTC-LNURL",
+            f"Unknown payment method {payment_method_id[:40]!r}: use {payment_method_id_describe()}",
             code="paymentmethod-not-found",
         )
     if enabled is not None and not isinstance(enabled, bool):

@@ -49,6 +49,21 @@ def merchant(db):
 
 
 @pytest.fixture
+def store_calls(merchant, settings, api_client):
+    """(store, call): ``call(method, path, body=None, auth=True)`` on ``/api/v1/stores/{storeId}{path}``."""
+    settings.BITCOIN_NETWORK = "regtest"
+    _owner, store, secret = merchant
+    headers = token_header(secret)
+
+    def call(method, path, body=None, auth=True):
+        return getattr(api_client, method)(
+            f"/api/v1/stores/{store.pk}{path}", body, format="json", **(headers if auth else {})
+        )
+
+    return store, call
+
+
+@pytest.fixture
 def shop(nodes, merchant):
     """A store with BTC-CHAIN (a regtest vpub) and BTC-LN (the internal node), and its API client headers."""
     owner, store, secret = merchant

@@ -35,3 +35,15 @@ def test_invoice_schema_follows_greenfield_without_warnings():
     assert {"id", "storeId", "amount", "paidAmount", "checkoutLink", "status", "additionalStatus", "monitoringExpiration"} <= set(
         components["InvoiceData"]["properties"]
     )
+
+
+def test_the_btcpay_1x_paths_stay_out_of_the_schema():
+    schema = schema_without_warnings(urlpatterns)
+    legacy = [p for p in schema["paths"] if any(name in p for name in ("OnChain", "onchain", "LightningNetwork", "LNURL"))]
+    assert legacy == []
+    # the 2.x path documents BTCPay's other spellings
+    parameters = schema["paths"]["/api/v1/stores/{storeId}/payment-methods/{paymentMethodId}"]["get"]["parameters"]
+    assert "BTC_LN" in next(p for p in parameters if p["name"] == "paymentMethodId")["description"]
+    # the store's payment method fields are typed
+    store = schema["components"]["schemas"]["StoreData"]["properties"]
+    assert store["paymentMethodCriteria"]["type"] == "array"
