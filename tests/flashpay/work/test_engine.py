@@ -1,12 +1,9 @@
 """The retried-work engine: leases, one worker per row, backoff, give-up, requeue, sweep bounds."""
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
-from django.utils import timezone
 
 from flashpay.events.models import Event, EventDelivery
 from flashpay.work.policies import Outcome, retry_delay
@@ -19,6 +16,7 @@ from flashpay.work.services import (
     work_run,
     work_sweep,
 )
+from tests.concurrency import run_together
 from tests.flashpay.work.conftest import make_policy, make_rows
 
 DONE, PENDING, FAILED = "done", "pending", "failed"
@@ -235,60 +233,34 @@ def test_concurrent_workers_never_run_the_same_row(step, in_transaction):
     step.pause = 0.2
     policy = make_policy(step, in_transaction=in_transaction)
     rows = make_rows(4)
-    start = threading.Barrier(4)
-    ran: list[int] = []
-    errors: list[Exception] = []
 
-    def worker():
-        try:
-            start.wait(10)
-            ran.append(work_sweep(policy))
-            for row in rows:  # the queued tasks of every row arrive too
-                if work_run(policy, pk=row.pk) is not None:
-                    ran.append(1)
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            connection.close()
+    def worker() -> int:
+        ran = work_sweep(policy)
+        for row in rows:  # the queued tasks of every row arrive too
+            ran += work_run(policy, pk=row.pk) is not None
+        return ran
 
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    # when
+    ran = run_together(*[worker] * 4, timeout=30).values()
 
     # then: each row ran exactly once, whichever worker took it
-    assert errors == []
     assert sorted(pk for pk, _ in step.calls) == sorted(r.pk for r in rows)
     assert sum(ran) == 4
     assert {(r.state, r.attempts) for r in EventDelivery.objects.filter(pk__in=[r.pk for r in rows])} == {(DONE, 1)}
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_sweeps_with_a_zero_lease_claim_each_attempt_once(step):
-    """Without a lease the row is due again at once: only the claim's row lock keeps others out.
+def test_concurrent_sweeps_with_a_zero_lease_run_the_step_once(step):
+    """Without a lease the row is due again at once: only its row lock keeps others out.
 
     In-transaction work holds the row lock for the whole attempt, so another worker may claim a
-    new attempt number but never runs the step while the first one is running.
+    later attempt but never runs the step while the first one is running.
     """
     step.pause = 0.3
     policy = make_policy(step, in_transaction=True, delays=[0], lease=None)
     [row] = make_rows()
-    start = threading.Barrier(3)
 
-    def worker():
-        try:
-            start.wait(10)
-            work_sweep(policy)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    run_together(*[lambda: work_sweep(policy)] * 3, timeout=30).values()
 
     assert len(step.calls) == 1
     assert _row(row).state == DONE
-    assert timezone.now() >= _row(row).delivered_at
