@@ -1,7 +1,8 @@
 """The outbox's hand-written SQL: event and delivery INSERTs and the broker's queue statements.
 
-Table and column names come from the models' ``_meta`` (``EventDelivery.state`` lives in the
-column ``status``, for instance), so a renamed field cannot leave a statement behind. Each
+Table and column names come from the models' ``_meta`` through ``flashpay.sql.Names``
+(``EventDelivery.state`` lives in the column ``status``, for instance), so a renamed field
+cannot leave a statement behind. Each
 statement has a test that runs it and compares what it wrote or read with the ORM
 (tests/flashpay/events/test_sql.py). Statements run through ``flashpay.sql.hot_cursor``:
 bound and prepared on the server on PostgreSQL.
@@ -15,7 +16,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django_q.models import OrmQ
 
 from flashpay.events.models import Event, EventDelivery
-from flashpay.sql import ModelInsert, hot_cursor
+from flashpay.sql import ModelInsert, Names, hot_cursor
 
 # The columns an emitted event and its deliveries are written with; the rest keep their defaults.
 EVENT_FIELDS = ("type", "aggregate_type", "aggregate_id", "payload", "idempotency_key", "created_at")
@@ -24,50 +25,37 @@ DELIVERY_FIELDS = ("handler", "state", "attempts", "last_error", "next_attempt_a
 # Tests turn this off to run the portable two-statement path against PostgreSQL too.
 ONE_STATEMENT_ON_POSTGRESQL = True
 
+_E, _D, _Q = Names(Event), Names(EventDelivery), Names(OrmQ)
+_EVENT_COLUMNS = ", ".join(getattr(_E, name) for name in EVENT_FIELDS)
+_DELIVERY_COLUMNS = ", ".join(getattr(_D, name) for name in DELIVERY_FIELDS)
 
-def _columns(model, names: Sequence[str], quote) -> str:
-    return ", ".join(quote(model._meta.get_field(name).column) for name in names)
-
-
-@cache
-def _insert_event_sql(vendor: str) -> str:
-    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
-    meta = Event._meta
-    return (  # names from the model's metadata and placeholders only
-        f"INSERT INTO {quote(meta.db_table)} ({_columns(Event, EVENT_FIELDS, quote)}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(EVENT_FIELDS))}) "
-        f"ON CONFLICT ({quote(meta.get_field('idempotency_key').column)}) DO NOTHING "
-        f"RETURNING {quote(meta.pk.column)}"
-    )
+# Names from the models' metadata and placeholders only; every value is bound.
+_INSERT_EVENT = (
+    f"INSERT INTO {_E} ({_EVENT_COLUMNS}) VALUES ({', '.join(['%s'] * len(EVENT_FIELDS))}) "  # noqa: S608
+    f"ON CONFLICT ({_E.idempotency_key}) DO NOTHING RETURNING {_E.pk}"
+)
 
 
-def _delivery_placeholders(rows: int, width: int) -> str:
+def _placeholders(rows: int, width: int) -> str:
     return ", ".join(["(" + ", ".join(["%s"] * width) + ")"] * rows)
 
 
 @cache
-def _insert_event_and_deliveries_sql(vendor: str, rows: int) -> str:
+def _insert_event_and_deliveries(rows: int) -> str:
     """PostgreSQL: the event and its deliveries in one data-modifying WITH (none written when it is not)."""
-    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
-    meta = EventDelivery._meta
-    columns = _columns(EventDelivery, DELIVERY_FIELDS, quote)
-    event_id = quote(Event._meta.pk.column)
-    return (  # names from the models' metadata and placeholders only
-        f"WITH e AS ({_insert_event_sql(vendor)}), "  # noqa: S608
-        f"d AS (INSERT INTO {quote(meta.db_table)} ({quote(meta.get_field('event').column)}, {columns}) "
-        f"SELECT e.{event_id}, h.* FROM e CROSS JOIN (VALUES {_delivery_placeholders(rows, len(DELIVERY_FIELDS))}) "
-        f"AS h({columns})) SELECT {event_id} FROM e"
+    return (
+        f"WITH e AS ({_INSERT_EVENT}), "  # noqa: S608
+        f"d AS (INSERT INTO {_D} ({_D.event}, {_DELIVERY_COLUMNS}) "
+        f"SELECT e.{_E.pk}, h.* FROM e CROSS JOIN (VALUES {_placeholders(rows, len(DELIVERY_FIELDS))}) "
+        f"AS h({_DELIVERY_COLUMNS})) SELECT {_E.pk} FROM e"
     )
 
 
 @cache
-def _insert_deliveries_sql(vendor: str, rows: int) -> str:
-    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
-    meta = EventDelivery._meta
-    return (  # names from the model's metadata and placeholders only
-        f"INSERT INTO {quote(meta.db_table)} ({quote(meta.get_field('event').column)}, "  # noqa: S608
-        f"{_columns(EventDelivery, DELIVERY_FIELDS, quote)}) "
-        f"VALUES {_delivery_placeholders(rows, 1 + len(DELIVERY_FIELDS))}"
+def _insert_deliveries(rows: int) -> str:
+    return (
+        f"INSERT INTO {_D} ({_D.event}, {_DELIVERY_COLUMNS}) "  # noqa: S608
+        f"VALUES {_placeholders(rows, 1 + len(DELIVERY_FIELDS))}"
     )
 
 
@@ -95,18 +83,18 @@ def event_insert(event: Event, deliveries: Sequence[EventDelivery]) -> int | Non
     with hot_cursor(connection) as cursor:
         if rows and ONE_STATEMENT_ON_POSTGRESQL and connection.vendor == "postgresql":
             cursor.execute(
-                _insert_event_and_deliveries_sql(connection.vendor, len(rows)),
+                _insert_event_and_deliveries(len(rows)),
                 values + [value for row in rows for value in row],
             )
             found = cursor.fetchone()
             return found[0] if found is not None else None
-        cursor.execute(_insert_event_sql(connection.vendor), values)
+        cursor.execute(_INSERT_EVENT, values)
         found = cursor.fetchone()
         if found is None:
             return None
         if rows:
             cursor.execute(
-                _insert_deliveries_sql(connection.vendor, len(rows)),
+                _insert_deliveries(len(rows)),
                 [value for row in rows for value in (found[0], *row)],
             )
         return found[0]
@@ -116,14 +104,7 @@ def event_insert(event: Event, deliveries: Sequence[EventDelivery]) -> int | Non
 TASK_INSERT = ModelInsert(OrmQ)
 
 
-@cache
-def _task_waiting_sql(vendor: str) -> str:
-    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
-    meta = OrmQ._meta
-    return (  # names from the model's metadata and placeholders only
-        f"SELECT 1 FROM {quote(meta.db_table)} "  # noqa: S608
-        f"WHERE {quote(meta.pk.column)} = %s AND {quote(meta.get_field('lock').column)} <= %s"
-    )
+_TASK_WAITING = f"SELECT 1 FROM {_Q} WHERE {_Q.pk} = %s AND {_Q.lock} <= %s"  # noqa: S608
 
 
 def task_waiting(*, row_id: int, now, connection=None) -> bool:
@@ -131,5 +112,5 @@ def task_waiting(*, row_id: int, now, connection=None) -> bool:
     connection = connection or connections[DEFAULT_DB_ALIAS]
     lock = OrmQ._meta.get_field("lock").get_db_prep_value(now, connection)
     with hot_cursor(connection) as cursor:
-        cursor.execute(_task_waiting_sql(connection.vendor), [row_id, lock])
+        cursor.execute(_TASK_WAITING, [row_id, lock])
         return cursor.fetchone() is not None
