@@ -10,7 +10,7 @@ class EventDeliveryInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = EventDelivery
     extra = 0
     fields = (
-        "handler", "status", "attempts", "last_attempt_at", "next_attempt_at", "delivered_at",
+        "handler", "state", "attempts", "last_attempt_at", "next_attempt_at", "delivered_at",
         "last_error",
     )
     readonly_fields = fields
@@ -33,7 +33,7 @@ def _redeliver(modeladmin, request, deliveries) -> None:
 @admin.register(Event)
 class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "type", "aggregate_type", "aggregate_id", "created_at")
-    list_filter = ("type", "aggregate_type", "deliveries__status")
+    list_filter = ("type", "aggregate_type", "deliveries__state")
     search_fields = ("=aggregate_id", "=idempotency_key", "type")
     readonly_fields = (
         "type", "aggregate_type", "aggregate_id", "payload", "idempotency_key", "created_at",
@@ -48,7 +48,7 @@ class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     def redeliver_failed(self, request, queryset) -> None:
         failed = EventDelivery.objects.filter(
-            event__in=queryset, status=EventDelivery.Status.FAILED
+            event__in=queryset, state=EventDelivery.State.FAILED
         ).order_by("pk")
         _redeliver(self, request, failed)
 
@@ -59,13 +59,13 @@ class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 @admin.register(EventDelivery)
 class EventDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
-        "id", "event", "handler", "status", "attempts", "next_attempt_at", "delivered_at",
+        "id", "event", "handler", "state", "attempts", "next_attempt_at", "delivered_at",
     )
-    list_filter = ("status", "event__type", "handler")
+    list_filter = ("state", "event__type", "handler")
     search_fields = ("=event__id", "=event__aggregate_id", "handler")
     list_select_related = ("event",)
     readonly_fields = (
-        "event", "handler", "status", "attempts", "last_attempt_at", "next_attempt_at",
+        "event", "handler", "state", "attempts", "last_attempt_at", "next_attempt_at",
         "delivered_at", "last_error", "created_at", "updated_at",
     )
     actions = ["redeliver"]

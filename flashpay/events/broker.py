@@ -2,8 +2,8 @@
 
 Every invoice created queues the delivery of its outbox event after commit, so ``enqueue``
 runs once per write request. django-q2's version compiles an ORM ``create`` each time; this
-one inserts the queue row with SQL compiled once (``flashpay.sql``). Dequeueing, locking and
-acknowledging stay django-q2's own.
+one inserts the queue row with SQL compiled once (``flashpay.events.sql``). Dequeueing, locking
+and acknowledging stay django-q2's own.
 """
 from __future__ import annotations
 
@@ -16,12 +16,9 @@ from django_q.brokers.orm import ORM
 from django_q.conf import Conf
 from django_q.models import OrmQ
 
-from flashpay.sql import ModelInsert, hot_cursor
+from flashpay.events.sql import TASK_INSERT, task_waiting
 
 logger = logging.getLogger(__name__)
-
-_INSERT_TASK = ModelInsert(OrmQ)
-_WAITING = f"SELECT 1 FROM {OrmQ._meta.db_table} WHERE id = %s AND lock <= %s"  # noqa: S608
 
 # func -> queue row of the last task this process queued for it
 _queued: dict[str, int] = {}
@@ -34,7 +31,7 @@ class DatabaseBroker(ORM):
     def enqueue(self, task):
         # list_key can be empty in a test set-up; the queue row's key cannot
         row = OrmQ(key=self.list_key or Conf.CLUSTER_NAME, payload=task, lock=timezone.now())
-        _INSERT_TASK.execute([row])
+        TASK_INSERT.execute([row])
         self.last_row_id = row.pk
         return row.pk
 
@@ -53,11 +50,8 @@ def enqueue_unless_waiting(func: str, **options) -> bool:
     from django_q.tasks import async_task
 
     row_id = _queued.get(func)
-    if row_id is not None:
-        with hot_cursor(connections[DEFAULT_DB_ALIAS]) as cursor:
-            cursor.execute(_WAITING, [row_id, timezone.now()])
-            if cursor.fetchone() is not None:
-                return False
+    if row_id is not None and task_waiting(row_id=row_id, now=timezone.now(), connection=connections[DEFAULT_DB_ALIAS]):
+        return False
     broker = get_broker()
     async_task(func, broker=broker, **options)
     if isinstance(broker, DatabaseBroker) and broker.last_row_id is not None:

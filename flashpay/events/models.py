@@ -2,6 +2,8 @@
 from django.db import models
 from django.utils import timezone
 
+from flashpay.work.models import RetriedWork
+
 
 class Event(models.Model):
     """A domain event, written in the same transaction as the state change it records.
@@ -32,24 +34,20 @@ class Event(models.Model):
         return f"{self.type} {self.aggregate_type}:{self.aggregate_id} (#{self.pk})"
 
 
-class EventDelivery(models.Model):
-    """Delivery of one event to one handler, at least once; the handler must be idempotent."""
+class EventDelivery(RetriedWork):
+    """Delivery of one event to one handler, at least once; the handler must be idempotent.
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed (gave up)"
+    Retried work (``flashpay.work``): while a worker runs the handler, ``next_attempt_at`` is its
+    retry time too, so if the worker dies the sweep picks the delivery up again once it is due.
+    """
 
+    # The engine's ``state``, in the column this table was created with.
+    state = models.CharField(
+        max_length=10, choices=RetriedWork.State.choices, default=RetriedWork.State.PENDING, db_column="status"
+    )
     # indexed by events_delivery_unique, which starts with it
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
     handler = models.CharField(max_length=255)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    last_error = models.TextField(blank=True, default="")
-    # While a worker runs the handler this is its retry time too: if the worker dies, the sweep
-    # picks the delivery up again once it is due.
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    last_attempt_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -59,14 +57,8 @@ class EventDelivery(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["event", "handler"], name="events_delivery_unique"),
         ]
-        indexes = [
-            # The sweep's query: due pending deliveries, oldest first.
-            models.Index(
-                fields=["next_attempt_at"],
-                name="events_delivery_due",
-                condition=models.Q(status="pending"),
-            ),
-        ]
+        # The sweep's query: due pending deliveries, oldest first.
+        indexes = [RetriedWork.due_index("events_delivery_due")]
 
     def __str__(self) -> str:
-        return f"{self.handler} <- event #{self.event_id} ({self.status})"
+        return f"{self.handler} <- event #{self.event_id} ({self.state})"

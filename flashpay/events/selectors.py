@@ -19,4 +19,4 @@ def event_get_by_idempotency_key(*, idempotency_key: str) -> Event | None:
 
 def delivery_list_failed() -> QuerySet[EventDelivery]:
     """Deliveries given up after the maximum number of attempts (they wait for an operator)."""
-    return EventDelivery.objects.filter(status=EventDelivery.Status.FAILED).select_related("event")
+    return EventDelivery.objects.filter(state=EventDelivery.State.FAILED).select_related("event")

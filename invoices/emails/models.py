@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from flashpay.work.models import RetriedWork
 from invoices.webhooks.validators import INVOICE_EVENT_TYPES
 
 
@@ -77,9 +78,9 @@ class StoreEmailSettings(models.Model):
         return f"SMTP {self.server}:{self.port} of {self.store_id}"
 
 
-class EmailMessage(models.Model):
+class EmailMessage(RetriedWork):
     """An e-mail to send: made by a rule for one event (rendered once, so a retry sends the same
-    text), or asked for through the API (then without rule and event)."""
+    text), or asked for through the API (then without rule and event). Retried work (``flashpay.work``)."""
 
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -99,9 +100,9 @@ class EmailMessage(models.Model):
     body = models.TextField()
     # Set when the rule's body is HTML; ``body`` is then its plain-text alternative.
     body_html = models.TextField(blank=True, default="")
+    # The engine's columns, with this kind's states ("sent" is its "done") and the types they were created with.
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
     last_error = models.CharField(max_length=500, blank=True, default="")
     sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -111,9 +112,7 @@ class EmailMessage(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["rule", "event"], name="emails_message_once_per_event"),
         ]
-        indexes = [
-            models.Index(fields=["next_attempt_at"], name="emails_message_due", condition=Q(state="pending")),
-        ]
+        indexes = [RetriedWork.due_index("emails_message_due")]
 
     def __str__(self) -> str:
         return f"{self.subject} ({self.state})"

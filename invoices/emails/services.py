@@ -1,8 +1,7 @@
-"""Writes of store e-mail rules and their messages: rule CRUD, one message per (rule, event), sending with retries."""
+"""Writes of store e-mail rules and their messages: rule CRUD, one message per (rule, event), sending (retried work)."""
 from __future__ import annotations
 
 import logging
-import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -10,14 +9,14 @@ from django.core import mail
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
-from django.utils import timezone
 
 from flashpay.accounts.models import Store
 from flashpay.errors import FieldError, NotFound
 from flashpay.events.broker import task_enqueue
 from flashpay.events.models import Event
+from flashpay.work.policies import WorkPolicy
+from flashpay.work.services import work_enqueue_on_commit, work_run, work_sweep
 from invoices.emails.backend import StoreSmtpBackend
-from invoices.emails.locks import message_lock_due, message_lock_next_due, message_lock_wait
 from invoices.emails.models import EmailMessage, EmailRule, StoreEmailSettings
 from invoices.emails.templating import (
     html_to_text,
@@ -123,7 +122,7 @@ def store_email_send(*, store: Store, to: str, subject: str, body: str) -> Email
     message.full_clean(validate_constraints=False)
     with transaction.atomic():
         message.save(force_insert=True)
-        transaction.on_commit(lambda: _enqueue_send(message.pk))
+        work_enqueue_on_commit(EMAIL_MESSAGES, [message.pk])
     return message
 
 
@@ -207,22 +206,8 @@ def email_messages_create(*, event: Event) -> list[EmailMessage]:
         message.save(force_insert=True)
         created.append(message)
         if message.state == EmailMessage.State.PENDING:
-            transaction.on_commit(lambda pk=message.pk: _enqueue_send(pk))
+            work_enqueue_on_commit(EMAIL_MESSAGES, [message.pk])
     return created
-
-
-def _claim(message: EmailMessage | None) -> int | None:
-    if message is None:
-        return None
-    if message.attempts >= MAX_ATTEMPTS:
-        message.state = EmailMessage.State.FAILED
-        message.last_error = f"Gave up: the worker stopped during attempt {message.attempts}"
-        message.save(update_fields=["state", "last_error"])
-        return None
-    message.attempts += 1
-    message.next_attempt_at = timezone.now() + _LEASE
-    message.save(update_fields=["attempts", "next_attempt_at"])
-    return message.pk
 
 
 def _smtp_message(message: EmailMessage, connection, from_email: str) -> mail.EmailMultiAlternatives:
@@ -241,56 +226,31 @@ def _smtp_message(message: EmailMessage, connection, from_email: str) -> mail.Em
     return email
 
 
-def _send(message_id: int) -> EmailMessage:
-    message = EmailMessage.objects.get(pk=message_id)
-    error = ""
-    try:
-        connection, from_email = _connection(message.store_id)
-        _smtp_message(message, connection, from_email).send(fail_silently=False)
-    except Exception as exc:  # SMTP and socket errors of any backend
-        error = f"{type(exc).__name__}: {exc}"[:500]
-    with transaction.atomic():
-        message = message_lock_wait(message_id=message_id)
-        if not error:
-            message.state = EmailMessage.State.SENT
-            message.sent_at = timezone.now()
-            message.last_error = ""
-        elif message.attempts >= MAX_ATTEMPTS:
-            message.state = EmailMessage.State.FAILED
-            message.last_error = error
-        else:
-            delay = RETRY_DELAYS[min(message.attempts, len(RETRY_DELAYS)) - 1]
-            message.next_attempt_at = timezone.now() + timedelta(seconds=delay)
-            message.last_error = error
-        message.full_clean(validate_constraints=False)
-        message.save(update_fields=["state", "sent_at", "last_error", "next_attempt_at"])
-    if error:
-        logger.warning("e-mail %s attempt %s failed: %s", message_id, message.attempts, error)
-    return message
+def _message_send(message: EmailMessage) -> None:
+    """The "send one" step: hand the message to the store's SMTP server (or FlashPay's); raises on failure."""
+    connection, from_email = _connection(message.store_id)
+    _smtp_message(message, connection, from_email).send(fail_silently=False)
+
+
+# Retried work (flashpay.work): SMTP outages are usually short, so a few quick retries.
+EMAIL_MESSAGES = WorkPolicy(
+    name="e-mail",
+    model=EmailMessage,
+    send=_message_send,
+    delays=RETRY_DELAYS,
+    max_attempts=lambda message: MAX_ATTEMPTS,
+    lease=lambda: _LEASE,
+    enqueue=lambda message_id: _enqueue_send(message_id),
+    done_state=EmailMessage.State.SENT,
+    done_at="sent_at",
+)
 
 
 def email_message_send(*, message_id: int) -> EmailMessage | None:
     """Send one message if it is due and free (else None: sent, not due, or another worker has it)."""
-    with transaction.atomic():
-        claimed = _claim(message_lock_due(message_id=message_id))
-    if claimed is None:
-        return None
-    return _send(claimed)
+    return work_run(EMAIL_MESSAGES, pk=message_id)
 
 
 def email_messages_send_due(*, limit: int = 200, time_budget: float = 40.0) -> int:
     """Send every due message (retries, lost tasks, dead workers), oldest first."""
-    ran = 0
-    seen: set[int] = set()
-    deadline = time.monotonic() + time_budget
-    while ran < limit and time.monotonic() < deadline:
-        with transaction.atomic():
-            message = message_lock_next_due(exclude_ids=seen)
-            if message is None:
-                break
-            seen.add(message.pk)
-            claimed = _claim(message)
-        if claimed is not None:
-            _send(claimed)
-            ran += 1
-    return ran
+    return work_sweep(EMAIL_MESSAGES, limit=limit, time_budget=time_budget)

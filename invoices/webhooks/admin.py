@@ -36,7 +36,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("webhook",)
     readonly_fields = (
         "id", "webhook", "event", "event_type", "original_delivery", "request_body", "state", "status",
-        "http_code", "error_message", "attempts", "next_attempt_at", "last_attempt_at", "created_at",
+        "http_code", "last_error", "attempts", "next_attempt_at", "last_attempt_at", "created_at",
     )
     inlines = [WebhookDeliveryAttemptInline]
     actions = ["redeliver"]

@@ -128,7 +128,7 @@ class WebhookDeliveryOutputSerializer(serializers.Serializer):
         return int(d.last_attempt_at.timestamp()) if d.last_attempt_at else None
 
     def get_errorMessage(self, d: WebhookDelivery) -> str | None:  # noqa: N802
-        return d.error_message or None
+        return d.last_error or None
 
     def get_status(self, d: WebhookDelivery) -> str | None:
         return d.status or None

@@ -4,6 +4,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from flashpay.ids import new_id
+from flashpay.work.models import RetriedWork
 from invoices.webhooks.validators import validate_event_types, validate_webhook_url
 
 
@@ -33,17 +34,13 @@ class Webhook(models.Model):
         return f"webhook {self.id} of {self.store_id}"
 
 
-class WebhookDelivery(models.Model):
-    """One signed request body sent to one webhook, with its automatic retries.
+class WebhookDelivery(RetriedWork):
+    """One signed request body sent to one webhook, with its automatic retries (``flashpay.work``).
 
     ``state`` is ours (is anything left to do); ``status`` is Greenfield's outcome of the last
-    attempt (Failed = no HTTP answer, HttpError = non-2xx, HttpSuccess = 2xx).
+    attempt (Failed = no HTTP answer, HttpError = non-2xx, HttpSuccess = 2xx) and ``last_error``
+    its ``errorMessage``.
     """
-
-    class State(models.TextChoices):
-        PENDING = "pending", "Pending"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed (gave up)"
 
     class Status(models.TextChoices):
         FAILED = "Failed"
@@ -60,13 +57,11 @@ class WebhookDelivery(models.Model):
     )
     # The exact JSON text that is signed and sent (null once pruned).
     request_body = models.TextField(null=True, blank=True)  # noqa: DJ001 (null = pruned, not "")
-    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     status = models.CharField(max_length=12, choices=Status.choices, blank=True, default="")
     http_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    error_message = models.CharField(max_length=500, blank=True, default="")
+    # The engine's columns, in the types and names this table was created with.
     attempts = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True, default="", db_column="error_message")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -81,9 +76,7 @@ class WebhookDelivery(models.Model):
             ),
         ]
         indexes = [
-            models.Index(
-                fields=["next_attempt_at"], name="webhooks_delivery_due", condition=Q(state="pending")
-            ),
+            RetriedWork.due_index("webhooks_delivery_due"),
             models.Index(fields=["webhook", "-created_at"], name="webhooks_delivery_latest"),
         ]
 

@@ -1,9 +1,10 @@
 """Writes of webhooks: CRUD, delivery rows for invoice events, signed HTTP attempts, retries, redelivery.
 
 Sending follows the outbox pattern of ``flashpay.events``: a delivery row is written in the
-transaction that handles the event, the HTTP POST is queued after commit, and every state needed
-to retry (attempts, next_attempt_at) lives in the database, so a periodic sweep
-(``webhook_deliveries_send_due``) finishes whatever a restarted worker left behind.
+transaction that handles the event, the HTTP POST is queued after commit, and the deliveries are
+retried work (``flashpay.work``: claim under a lease, backoff, give up), so a periodic sweep
+(``webhook_deliveries_send_due``) finishes whatever a restarted worker left behind. This module
+keeps only the webhook's own part: the signed POST and its attempt log.
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import hmac
 import json
 import logging
 import time
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import httpx
 from django.conf import settings
@@ -24,8 +26,9 @@ from flashpay.errors import Conflict
 from flashpay.events.broker import task_enqueue
 from flashpay.events.models import Event
 from flashpay.ids import new_id
+from flashpay.work.policies import Outcome, WorkPolicy
+from flashpay.work.services import work_enqueue_on_commit, work_run, work_sweep
 from invoices.webhooks.egress import webhook_client
-from invoices.webhooks.locks import delivery_lock_due, delivery_lock_next_due, delivery_lock_wait
 from invoices.webhooks.models import (
     Webhook,
     WebhookDelivery,
@@ -135,8 +138,7 @@ def _enqueue_send(delivery_id: str) -> None:
 
 
 def _enqueue_on_commit(delivery_ids: list[str]) -> None:
-    for delivery_id in delivery_ids:
-        transaction.on_commit(lambda delivery_id=delivery_id: _enqueue_send(delivery_id))
+    work_enqueue_on_commit(WEBHOOK_DELIVERIES, delivery_ids)
 
 
 def webhook_deliveries_create(*, event: Event) -> list[WebhookDelivery]:
@@ -219,43 +221,13 @@ def webhook_delivery_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
     return redelivery
 
 
-def _max_attempts(webhook: Webhook) -> int:
-    return settings.WEBHOOKS_MAX_ATTEMPTS if webhook.automatic_redelivery else 1
-
-
-def _retry_delay(attempt: int) -> timedelta:
-    """Wait after failed attempt ``attempt``: 10 s, 1 min, then 10 min (WEBHOOKS_RETRY_DELAYS)."""
-    delays = settings.WEBHOOKS_RETRY_DELAYS or [600]
-    return timedelta(seconds=delays[min(attempt, len(delays)) - 1])
+def _max_attempts(delivery: WebhookDelivery) -> int:
+    return settings.WEBHOOKS_MAX_ATTEMPTS if delivery.webhook.automatic_redelivery else 1
 
 
 def _is_retryable(http_code: int | None) -> bool:
     # No answer at all (network error, timeout), server errors, Request Timeout, Too Many Requests.
     return http_code is None or http_code >= 500 or http_code in (408, 429)
-
-
-def _claim(delivery: WebhookDelivery | None) -> tuple[str, int] | None:
-    """Count the attempt and push the next try out by a lease, inside the caller's transaction.
-
-    Committed BEFORE the POST, so a worker killed mid-request has used its attempt and the sweep
-    tries again once the lease is over (at-least-once; receivers dedupe on deliveryId).
-    """
-    if delivery is None:
-        return None
-    now = timezone.now()
-    if delivery.attempts >= _max_attempts(delivery.webhook):
-        delivery.state = WebhookDelivery.State.FAILED
-        delivery.status = WebhookDelivery.Status.FAILED
-        delivery.error_message = f"Gave up: the worker stopped during attempt {delivery.attempts}"
-        delivery.full_clean(validate_constraints=False)
-        delivery.save(update_fields=["state", "status", "error_message"])
-        return None
-    delivery.attempts += 1
-    delivery.last_attempt_at = now
-    delivery.next_attempt_at = now + timedelta(seconds=settings.WEBHOOKS_TIMEOUT + 60)
-    delivery.full_clean(validate_constraints=False)
-    delivery.save(update_fields=["attempts", "last_attempt_at", "next_attempt_at"])
-    return delivery.pk, delivery.attempts
 
 
 def _post(*, delivery: WebhookDelivery) -> tuple[str, int | None, str]:
@@ -292,56 +264,71 @@ def _post(*, delivery: WebhookDelivery) -> tuple[str, int | None, str]:
     return WebhookDelivery.Status.HTTP_ERROR, code, f"The endpoint answered HTTP {code}"
 
 
-def _record(*, delivery_id: str, attempt: int, started_at, duration_ms: int,
-            status: str, http_code: int | None, error: str) -> WebhookDelivery:
-    with transaction.atomic():
-        delivery = delivery_lock_wait(delivery_id=delivery_id)
-        log = WebhookDeliveryAttempt(
-            delivery=delivery, number=attempt, started_at=started_at, duration_ms=duration_ms,
-            status=status, http_code=http_code, error_message=error,
-        )
-        log.full_clean(validate_constraints=False)
-        log.save(force_insert=True)
-        delivery.status = status
-        delivery.http_code = http_code
-        delivery.error_message = error
-        if status == WebhookDelivery.Status.HTTP_SUCCESS:
-            delivery.state = WebhookDelivery.State.DONE
-        elif _is_retryable(http_code) and attempt < _max_attempts(delivery.webhook) and delivery.webhook.enabled:
-            delivery.state = WebhookDelivery.State.PENDING
-            delivery.next_attempt_at = timezone.now() + _retry_delay(attempt)
-        else:
-            delivery.state = WebhookDelivery.State.FAILED
-        delivery.full_clean(validate_constraints=False)
-        delivery.save(update_fields=["status", "http_code", "error_message", "state", "next_attempt_at"])
-    level = logging.INFO if status == WebhookDelivery.Status.HTTP_SUCCESS else logging.WARNING
-    logger.log(
-        level, "webhook delivery %s attempt %s: %s %s %s",
-        delivery_id, attempt, status, http_code or "-", delivery.state,
-    )
-    return delivery
+@dataclass(frozen=True)
+class _HttpAttempt:
+    """One POST, for the delivery's attempt log."""
+
+    started_at: datetime
+    duration_ms: int
+    status: str
+    http_code: int | None
 
 
-def _attempt(claimed: tuple[str, int]) -> WebhookDelivery:
-    delivery_id, attempt = claimed
-    delivery = WebhookDelivery.objects.select_related("webhook").get(pk=delivery_id)
+def _delivery_send(delivery: WebhookDelivery) -> Outcome:
+    """The "send one" step: one signed POST of the stored body, outside any transaction."""
     started_at = timezone.now()
     clock = time.monotonic()
     status, http_code, error = _post(delivery=delivery)
-    return _record(
-        delivery_id=delivery_id, attempt=attempt, started_at=started_at,
-        duration_ms=int((time.monotonic() - clock) * 1000),
-        status=status, http_code=http_code, error=error,
+    attempt = _HttpAttempt(
+        started_at=started_at, duration_ms=int((time.monotonic() - clock) * 1000), status=status, http_code=http_code
     )
+    if status == WebhookDelivery.Status.HTTP_SUCCESS:
+        return Outcome.success(detail=attempt)
+    return Outcome.failure(error, retryable=_is_retryable(http_code) and delivery.webhook.enabled, detail=attempt)
+
+
+def _delivery_record(delivery: WebhookDelivery, outcome: Outcome) -> list[str]:
+    """Greenfield's status of the last attempt, and its row in the attempt log."""
+    attempt: _HttpAttempt | None = outcome.detail
+    if attempt is None:  # given up or failed without an HTTP attempt (its worker died during the last one)
+        delivery.status = WebhookDelivery.Status.FAILED
+        return ["status"]
+    log = WebhookDeliveryAttempt(
+        delivery=delivery, number=delivery.attempts, started_at=attempt.started_at,
+        duration_ms=attempt.duration_ms, status=attempt.status, http_code=attempt.http_code,
+        error_message=delivery.last_error,
+    )
+    log.full_clean(validate_constraints=False)
+    log.save(force_insert=True)
+    delivery.status = attempt.status
+    delivery.http_code = attempt.http_code
+    level = logging.INFO if outcome.done else logging.WARNING
+    logger.log(
+        level, "webhook delivery %s attempt %s: %s %s %s",
+        delivery.pk, delivery.attempts, attempt.status, attempt.http_code or "-", delivery.state,
+    )
+    return ["status", "http_code"]
+
+
+# Retried work (flashpay.work): BTCPay's schedule (10 s, 1 min, then every 10 min, 8 attempts;
+# one without automatic redelivery), and a lease that outlasts one POST with its timeout.
+WEBHOOK_DELIVERIES = WorkPolicy(
+    name="webhook delivery",
+    model=WebhookDelivery,
+    send=_delivery_send,
+    delays=lambda: settings.WEBHOOKS_RETRY_DELAYS or [600],
+    max_attempts=_max_attempts,
+    lease=lambda: timedelta(seconds=settings.WEBHOOKS_TIMEOUT + 60),
+    enqueue=lambda delivery_id: _enqueue_send(delivery_id),
+    select_related=("webhook",),
+    order_by=("next_attempt_at", "created_at", "pk"),
+    record=_delivery_record,
+)
 
 
 def webhook_delivery_send(*, delivery_id: str) -> WebhookDelivery | None:
     """Make one attempt at a delivery if it is due and no other worker holds it (else None)."""
-    with transaction.atomic():
-        claimed = _claim(delivery_lock_due(delivery_id=delivery_id))
-    if claimed is None:
-        return None
-    return _attempt(claimed)
+    return work_run(WEBHOOK_DELIVERIES, pk=delivery_id)
 
 
 def webhook_deliveries_send_due(*, limit: int = 200, time_budget: float = 40.0) -> int:
@@ -350,20 +337,7 @@ def webhook_deliveries_send_due(*, limit: int = 200, time_budget: float = 40.0) 
     Oldest first; each delivery at most once per call. Stops after ``limit`` attempts or
     ``time_budget`` seconds so one sweep ends well inside the worker's task timeout.
     """
-    ran = 0
-    seen: set[str] = set()
-    deadline = time.monotonic() + time_budget
-    while ran < limit and time.monotonic() < deadline:
-        with transaction.atomic():
-            delivery = delivery_lock_next_due(exclude_ids=seen)
-            if delivery is None:
-                break
-            seen.add(delivery.pk)
-            claimed = _claim(delivery)
-        if claimed is not None:  # None: given up (its worker died in its last attempt)
-            _attempt(claimed)
-            ran += 1
-    return ran
+    return work_sweep(WEBHOOK_DELIVERIES, limit=limit, time_budget=time_budget)
 
 
 # How long request bodies are kept for reading and redelivery; afterwards the delivery stays listed

@@ -76,7 +76,7 @@ def deliver() -> list[Event]:
     delivered: list[Event] = []
     for _ in range(50):
         due = list(
-            Event.objects.filter(deliveries__status=EventDelivery.Status.PENDING).order_by("pk").distinct()[:500]
+            Event.objects.filter(deliveries__state=EventDelivery.State.PENDING).order_by("pk").distinct()[:500]
         )
         if not due:
             return delivered

@@ -242,7 +242,7 @@ def test_an_old_event_redelivered_late_does_not_unconfirm_a_payment(shop, bitcoi
     assert _state(invoice) == ("Settled", "None")
 
     # the "received" event (status seen) is delivered again, after the confirmation
-    received.deliveries.update(status="pending", attempts=0)
+    received.deliveries.update(state="pending", attempts=0)
     dispatch_event(received.pk)
 
     assert InvoicePayment.objects.get().status == "Settled"

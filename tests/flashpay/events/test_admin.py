@@ -18,7 +18,7 @@ def failed_delivery(handler_registry) -> EventDelivery:
         type="InvoiceSettled", aggregate_type="invoice", aggregate_id="inv9", payload={}
     )
     EventDelivery.objects.filter(event=event).update(
-        status=EventDelivery.Status.FAILED, attempts=8, last_error="RuntimeError: a is down"
+        state=EventDelivery.State.FAILED, attempts=8, last_error="RuntimeError: a is down"
     )
     return EventDelivery.objects.get(event=event)
 
@@ -26,7 +26,7 @@ def failed_delivery(handler_registry) -> EventDelivery:
 @pytest.mark.django_db
 def test_event_pages_show_the_event_and_its_deliveries(admin_client, failed_delivery):
     changelist = admin_client.get(
-        reverse("admin:events_event_changelist"), {"deliveries__status": "failed"}
+        reverse("admin:events_event_changelist"), {"deliveries__state": "failed"}
     )
     detail = admin_client.get(
         reverse("admin:events_event_change", args=[failed_delivery.event_id])
@@ -44,11 +44,11 @@ def test_events_and_deliveries_cannot_be_added_or_edited(admin_client, failed_de
     assert admin_client.get(reverse("admin:events_event_add")).status_code == 403
     response = admin_client.post(
         reverse("admin:events_eventdelivery_change", args=[failed_delivery.pk]),
-        {"status": "done", "attempts": 0},
+        {"state": "done", "attempts": 0},
     )
     failed_delivery.refresh_from_db()
     assert response.status_code == 403
-    assert failed_delivery.status == EventDelivery.Status.FAILED
+    assert failed_delivery.state == EventDelivery.State.FAILED
 
 
 @pytest.mark.django_db
@@ -71,8 +71,8 @@ def test_redeliver_action_queues_the_delivery_again(
 
     assert response.status_code == 200
     failed_delivery.refresh_from_db()
-    assert (failed_delivery.status, failed_delivery.attempts) == (
-        EventDelivery.Status.PENDING, 0,
+    assert (failed_delivery.state, failed_delivery.attempts) == (
+        EventDelivery.State.PENDING, 0,
     )
     assert OrmQ.objects.count() == 1
 
@@ -93,5 +93,5 @@ def test_staff_who_may_only_view_cannot_redeliver(client, failed_delivery):
 
     assert listing.status_code == 200
     failed_delivery.refresh_from_db()
-    assert failed_delivery.status == EventDelivery.Status.FAILED
+    assert failed_delivery.state == EventDelivery.State.FAILED
     assert OrmQ.objects.count() == 0

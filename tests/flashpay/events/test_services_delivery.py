@@ -35,7 +35,7 @@ def test_dispatch_calls_each_registered_handler_once(handler_registry, calls):
     assert sorted(calls) == [("a", event.pk), ("b", event.pk)]
     for name in ("record_a", "record_b"):
         d = delivery(event, name)
-        assert (d.status, d.attempts, d.last_error) == (EventDelivery.Status.DONE, 1, "")
+        assert (d.state, d.attempts, d.last_error) == (EventDelivery.State.DONE, 1, "")
         assert d.delivered_at is not None
     assert not other.deliveries.exists()
 
@@ -69,9 +69,9 @@ def test_a_failing_handler_is_retried_later_and_the_others_are_not_rerun(
     dispatch_event(event.pk)
 
     # then: a is done, b waits for its backoff
-    assert delivery(event, "record_a").status == EventDelivery.Status.DONE
+    assert delivery(event, "record_a").state == EventDelivery.State.DONE
     b = delivery(event, "record_b")
-    assert (b.status, b.attempts) == (EventDelivery.Status.PENDING, 1)
+    assert (b.state, b.attempts) == (EventDelivery.State.PENDING, 1)
     assert b.last_error == "RuntimeError: b is down"
     assert b.next_attempt_at >= before + timedelta(seconds=30)
 
@@ -86,7 +86,7 @@ def test_a_failing_handler_is_retried_later_and_the_others_are_not_rerun(
     # then only b ran again, and succeeded
     assert sorted(calls) == [("a", event.pk), ("b", event.pk), ("b", event.pk)]
     b.refresh_from_db()
-    assert (b.status, b.attempts) == (EventDelivery.Status.DONE, 2)
+    assert (b.state, b.attempts) == (EventDelivery.State.DONE, 2)
 
 
 @pytest.mark.django_db
@@ -117,8 +117,8 @@ def test_a_handlers_writes_are_rolled_back_when_it_raises(handler_registry, call
     assert calls == [("echo_then_fail", event.pk)]
     assert not Event.objects.filter(type="Echo").exists()
     d = delivery(event, "echo_then_fail")
-    assert (d.status, d.attempts, d.last_error) == (
-        EventDelivery.Status.PENDING, 1, "RuntimeError: after writing",
+    assert (d.state, d.attempts, d.last_error) == (
+        EventDelivery.State.PENDING, 1, "RuntimeError: after writing",
     )
 
 
@@ -140,7 +140,7 @@ def test_delivery_gives_up_after_max_attempts_and_an_operator_can_redeliver(
     # then: tried twice, then given up
     assert calls == [("a", event.pk)] * 2
     d = delivery(event, "record_a")
-    assert (d.status, d.attempts) == (EventDelivery.Status.FAILED, 2)
+    assert (d.state, d.attempts) == (EventDelivery.State.FAILED, 2)
     assert d.last_error == "RuntimeError: a is down"
 
     # when the handler is fixed and an operator redelivers
@@ -153,7 +153,7 @@ def test_delivery_gives_up_after_max_attempts_and_an_operator_can_redeliver(
     # then
     assert calls == [("a", event.pk)] * 3
     d.refresh_from_db()
-    assert (d.status, d.attempts) == (EventDelivery.Status.DONE, 1)
+    assert (d.state, d.attempts) == (EventDelivery.State.DONE, 1)
 
 
 @pytest.mark.django_db
@@ -170,7 +170,7 @@ def test_a_delivery_whose_last_attempt_died_with_its_worker_is_given_up_without_
 
     assert calls == []
     d = delivery(event, "record_a")
-    assert d.status == EventDelivery.Status.FAILED
+    assert d.state == EventDelivery.State.FAILED
     assert d.last_error == "gave up: the worker stopped during attempt 3"
 
 
@@ -186,7 +186,7 @@ def test_a_stale_handler_path_fails_visibly_instead_of_crashing_the_sweep(
 
     assert calls == [("a", event.pk)]
     d = delivery(event, "no_such_handler")
-    assert d.status == EventDelivery.Status.PENDING
+    assert d.state == EventDelivery.State.PENDING
     assert d.last_error.startswith("ImportError")
 
 
@@ -204,4 +204,4 @@ def test_concurrent_sweeps_run_a_delivery_once(handler_registry, calls, settings
     assert calls == [("slow", event.pk)]
     assert sorted(counts) == [0, 1]
     d = delivery(event, "slow_record")
-    assert (d.status, d.attempts) == (EventDelivery.Status.DONE, 1)
+    assert (d.state, d.attempts) == (EventDelivery.State.DONE, 1)

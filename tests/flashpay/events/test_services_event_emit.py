@@ -42,7 +42,7 @@ def test_emit_writes_event_and_one_delivery_per_handler_and_queues_dispatch(
     assert event.payload == {"invoiceId": "inv1", "amount": "10.00"}
     deliveries = list(event.deliveries.order_by("handler"))
     assert [d.handler for d in deliveries] == [f"{H}.record_a", f"{H}.record_b"]
-    assert all(d.status == EventDelivery.Status.PENDING and d.attempts == 0 for d in deliveries)
+    assert all(d.state == EventDelivery.State.PENDING and d.attempts == 0 for d in deliveries)
     assert len(callbacks) == 1
 
 

@@ -82,7 +82,7 @@ def test_outbox_delivery_after_a_worker_crash(handler_registry, tmp_path):
         workers.append(start_worker(env, log))
         wait_for(started.exists, 30, "the handler to start", log)
         delivery.refresh_from_db()
-        assert (delivery.status, delivery.attempts) == (EventDelivery.Status.PENDING, 1)
+        assert (delivery.state, delivery.attempts) == (EventDelivery.State.PENDING, 1)
         kill(workers[0])
         # The handler's write died with its transaction.
         assert not Event.objects.filter(type="Echo").exists()
@@ -94,10 +94,10 @@ def test_outbox_delivery_after_a_worker_crash(handler_registry, tmp_path):
 
         def delivered() -> bool:
             delivery.refresh_from_db()
-            if delivery.status != EventDelivery.Status.DONE:
+            if delivery.state != EventDelivery.State.DONE:
                 async_task("flashpay.events.tasks.events_sweep")
                 time.sleep(1)
-            return delivery.status == EventDelivery.Status.DONE
+            return delivery.state == EventDelivery.State.DONE
 
         wait_for(delivered, 40, "the delivery to be redone", log)
 

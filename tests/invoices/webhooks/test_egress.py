@@ -44,7 +44,7 @@ def test_blocked_private_address_is_not_contacted(settings, receiver, clock, hos
     assert receiver.received() == []
     delivery = WebhookDelivery.objects.get()
     assert delivery.status == "Failed" and delivery.http_code is None
-    assert "private or local address" in delivery.error_message
+    assert "private or local address" in delivery.last_error
 
 
 @pytest.mark.django_db

@@ -156,7 +156,7 @@ def test_network_error_is_failed_status_and_retried(store, receiver, clock):
     webhook_deliveries_send_due()
     delivery = WebhookDelivery.objects.get()
     assert (delivery.state, delivery.status, delivery.http_code) == ("pending", "Failed", None)
-    assert delivery.error_message.startswith("Could not reach the endpoint")
+    assert delivery.last_error.startswith("Could not reach the endpoint")
     # the endpoint comes back
     webhook_update(webhook=webhook, url=receiver.url())
     clock.advance(seconds=10)
@@ -236,14 +236,14 @@ def test_redelivery_is_a_new_delivery_pointing_at_the_original(store, receiver, 
 
 
 def test_worker_killed_mid_request_is_retried_after_its_lease(store, receiver, clock):
-    from invoices.webhooks.locks import delivery_lock_due
-    from invoices.webhooks.services import _claim
+    from flashpay.work.services import Claim, work_claim
+    from invoices.webhooks.services import WEBHOOK_DELIVERIES
 
     _hook(store, receiver)
     deliver(invoice_event(store_id=store.pk))
     delivery = WebhookDelivery.objects.get()
     # a worker claims the attempt and dies before posting
-    assert _claim(delivery_lock_due(delivery_id=delivery.pk)) == (delivery.pk, 1)
+    assert work_claim(WEBHOOK_DELIVERIES, pk=delivery.pk) == Claim(pk=delivery.pk, attempt=1)
     assert webhook_deliveries_send_due() == 0  # its lease is not over
     clock.advance(minutes=2)
     assert webhook_deliveries_send_due() == 1
