@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "flashpay.idempotency",
     "flashpay.ratelimit",
     "invoices",
+    "invoices.checkout",
     "lightning",
     "cards",
     "rewards",

@@ -176,7 +176,8 @@ def invoice_data(invoice: Invoice, *, payments: list[InvoicePayment] | None = No
     }
 
 
-def _rate_text(invoice: Invoice) -> str:
+def invoice_rate_text(invoice: Invoice) -> str:
+    """The rate locked on the invoice as Greenfield writes it (BTC per BTC is 1, sats per BTC 1e8)."""
     if invoice.currency == "BTC":
         return "1"
     if invoice.currency == "SATS":
@@ -220,7 +221,7 @@ def payment_method_data(
         "currency": "BTC",
         "destination": prompt.destination,
         "paymentLink": link,
-        "rate": _rate_text(invoice),
+        "rate": invoice_rate_text(invoice),
         "paymentMethodPaid": btc_text(method_paid),
         "totalPaid": btc_text(paid.accounted_msat),
         "due": btc_text(due) if due >= 0 else f"-{btc_text(-due)}",
@@ -330,80 +331,6 @@ def store_payment_method_data(method: StorePaymentMethod, *, include_config: boo
 
             data["config"] = {"connectionString": connection_string_redacted(connection_string_open(method=method))}
     return data
-
-
-def invoice_checkout_data(*, invoice_id: str) -> dict:
-    """Everything the hosted checkout page /i/<invoiceId> shows, as JSON (public: no secrets).
-
-    Includes the unified BIP21 link ``bitcoin:ADDRESS?amount=BTC&lightning=BOLT11`` (upper-cased
-    for the QR code, where the alphanumeric mode makes it denser).
-    """
-    invoice = invoice_get(invoice_id=invoice_id)
-    methods = invoice_payment_methods_data(invoice=invoice)
-    chain = next((m for m in methods if m["paymentMethodId"] == PaymentMethodId.BTC_CHAIN), None)
-    ln = next((m for m in methods if m["paymentMethodId"] == PaymentMethodId.BTC_LN), None)
-    due_msat = None
-    paid_msat = invoice_paid(invoice=invoice).accounted_msat
-    if invoice.amount_msat is not None:
-        due_msat = max(invoice.amount_msat - paid_msat, 0)
-    if ln is not None and not ln["activated"]:
-        # A BOLT11 cannot change its amount: after a partial payment the QR offers the on-chain
-        # remainder alone until the BOLT11 for the rest is minted (invoices/services/remainder.py).
-        ln = None
-    unified = unified_qr = None
-    if chain is not None:
-        unified = chain["paymentLink"]
-        # BIP21: scheme, address and BOLT11 upper-case for a dense QR; parameter names stay lower-case
-        unified_qr = unified.replace(chain["destination"], chain["destination"].upper()).replace("bitcoin:", "BITCOIN:")
-        if ln is not None:
-            sep = "&" if "?" in unified else "?"
-            unified += f"{sep}lightning={ln['destination']}"
-            unified_qr += f"{sep}lightning={ln['destination'].upper()}"
-    elif ln is not None:
-        unified = ln["paymentLink"]
-        unified_qr = unified.upper()
-    store = invoice.store
-    return {
-        "invoiceId": invoice.pk,
-        "storeId": store.pk,
-        "storeName": store.name,
-        "logoUrl": store.logo_url or None,
-        "brandColor": store.brand_color or None,
-        "status": invoice.status,
-        "additionalStatus": invoice.additional_status,
-        "type": invoice.type,
-        "amount": invoice_amount_text(invoice),
-        "currency": invoice.currency,
-        "amountMsat": invoice.amount_msat,
-        "dueMsat": due_msat,
-        "dueBtc": btc_text(due_msat) if due_msat is not None else None,
-        "rate": _rate_text(invoice),
-        "expirationTime": unix(invoice.expires_at),
-        "displayExpirationTimer": store.display_expiration_timer,
-        "defaultLanguage": invoice.checkout.get("defaultLanguage") or store.default_lang,
-        "defaultPaymentMethod": invoice.checkout.get("defaultPaymentMethod"),
-        "redirectURL": invoice_redirect_url(invoice),
-        "redirectAutomatically": bool(invoice.checkout.get("redirectAutomatically")),
-        "itemDesc": invoice.metadata.get("itemDesc") if isinstance(invoice.metadata, dict) else None,
-        "paymentMethods": methods,
-        "unifiedLink": unified,
-        "unifiedQr": unified_qr,
-        "receipt": invoice.receipt,
-        "isPaid": invoice.status in (InvoiceStatus.PROCESSING, InvoiceStatus.SETTLED),
-        "isTopUp": invoice.type == InvoiceType.TOP_UP,
-    }
-
-
-def invoice_redirect_url(invoice: Invoice) -> str | None:
-    """The redirect URL with Greenfield's placeholders ``{InvoiceId}`` and ``{OrderId}`` filled in."""
-    url = invoice.checkout.get("redirectURL")
-    if not url:
-        return None
-    from urllib.parse import quote
-
-    return url.replace("{InvoiceId}", quote(invoice.pk, safe="")).replace(
-        "{OrderId}", quote(invoice.order_id or "", safe="")
-    )
 
 
 @dataclass(frozen=True)

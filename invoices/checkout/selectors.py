@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
+from urllib.parse import quote
 
 from django.db.models import OuterRef, Subquery
 
@@ -13,6 +14,7 @@ from invoices.models import (
     Invoice,
     InvoicePaymentPrompt,
     InvoiceStatus,
+    InvoiceType,
     PaymentMethodId,
 )
 from invoices.selectors import (
@@ -20,14 +22,87 @@ from invoices.selectors import (
     btc_text,
     checkout_link,
     invoice_amount_text,
-    invoice_checkout_data,
     invoice_get,
+    invoice_paid,
     invoice_paid_msat_subquery,
     invoice_payment_methods_data,
-    invoice_redirect_url,
+    invoice_rate_text,
+    unix,
 )
 
 PAID_STATUSES = (InvoiceStatus.PROCESSING, InvoiceStatus.SETTLED)
+
+
+def invoice_checkout_data(*, invoice_id: str) -> dict:
+    """Everything the hosted checkout page /i/<invoiceId> shows, as JSON (public: no secrets).
+
+    Includes the unified BIP21 link ``bitcoin:ADDRESS?amount=BTC&lightning=BOLT11`` (upper-cased
+    for the QR code, where the alphanumeric mode makes it denser).
+    """
+    invoice = invoice_get(invoice_id=invoice_id)
+    methods = invoice_payment_methods_data(invoice=invoice)
+    chain = next((m for m in methods if m["paymentMethodId"] == PaymentMethodId.BTC_CHAIN), None)
+    ln = next((m for m in methods if m["paymentMethodId"] == PaymentMethodId.BTC_LN), None)
+    due_msat = None
+    paid_msat = invoice_paid(invoice=invoice).accounted_msat
+    if invoice.amount_msat is not None:
+        due_msat = max(invoice.amount_msat - paid_msat, 0)
+    if ln is not None and not ln["activated"]:
+        # A BOLT11 cannot change its amount: after a partial payment the QR offers the on-chain
+        # remainder alone until the BOLT11 for the rest is minted (invoices/services/remainder.py).
+        ln = None
+    unified = unified_qr = None
+    if chain is not None:
+        unified = chain["paymentLink"]
+        # BIP21: scheme, address and BOLT11 upper-case for a dense QR; parameter names stay lower-case
+        unified_qr = unified.replace(chain["destination"], chain["destination"].upper()).replace("bitcoin:", "BITCOIN:")
+        if ln is not None:
+            sep = "&" if "?" in unified else "?"
+            unified += f"{sep}lightning={ln['destination']}"
+            unified_qr += f"{sep}lightning={ln['destination'].upper()}"
+    elif ln is not None:
+        unified = ln["paymentLink"]
+        unified_qr = unified.upper()
+    store = invoice.store
+    return {
+        "invoiceId": invoice.pk,
+        "storeId": store.pk,
+        "storeName": store.name,
+        "logoUrl": store.logo_url or None,
+        "brandColor": store.brand_color or None,
+        "status": invoice.status,
+        "additionalStatus": invoice.additional_status,
+        "type": invoice.type,
+        "amount": invoice_amount_text(invoice),
+        "currency": invoice.currency,
+        "amountMsat": invoice.amount_msat,
+        "dueMsat": due_msat,
+        "dueBtc": btc_text(due_msat) if due_msat is not None else None,
+        "rate": invoice_rate_text(invoice),
+        "expirationTime": unix(invoice.expires_at),
+        "displayExpirationTimer": store.display_expiration_timer,
+        "defaultLanguage": invoice.checkout.get("defaultLanguage") or store.default_lang,
+        "defaultPaymentMethod": invoice.checkout.get("defaultPaymentMethod"),
+        "redirectURL": invoice_redirect_url(invoice),
+        "redirectAutomatically": bool(invoice.checkout.get("redirectAutomatically")),
+        "itemDesc": invoice.metadata.get("itemDesc") if isinstance(invoice.metadata, dict) else None,
+        "paymentMethods": methods,
+        "unifiedLink": unified,
+        "unifiedQr": unified_qr,
+        "receipt": invoice.receipt,
+        "isPaid": invoice.status in (InvoiceStatus.PROCESSING, InvoiceStatus.SETTLED),
+        "isTopUp": invoice.type == InvoiceType.TOP_UP,
+    }
+
+
+def invoice_redirect_url(invoice: Invoice) -> str | None:
+    """The redirect URL with Greenfield's placeholders ``{InvoiceId}`` and ``{OrderId}`` filled in."""
+    url = invoice.checkout.get("redirectURL")
+    if not url:
+        return None
+    return url.replace("{InvoiceId}", quote(invoice.pk, safe="")).replace(
+        "{OrderId}", quote(invoice.order_id or "", safe="")
+    )
 
 
 def checkout_screen(*, status: str, additional_status: str) -> str:

@@ -1,7 +1,7 @@
 """Routes of the hosted checkout: the page, its polled status and panel, the hidden tabs' QR codes, the receipt."""
 from django.urls import path
 
-from invoices import views
+from invoices.checkout import views
 
 urlpatterns = [
     path("i/<str:invoice_id>", views.checkout_page, name="checkout"),

@@ -1,4 +1,4 @@
-"""HTML pages of the invoices app: the hosted checkout /i/<invoiceId>, its polled status and panel, the receipt.
+"""Views of the hosted checkout /i/<invoiceId>: the page, its polled status and panel, QR codes, the receipt.
 
 Framing: the checkout may be shown inside an iframe on the merchant's site (BTCPay's modal
 checkout does this), so it sends ``frame-ancestors *`` and no X-Frame-Options. Nothing on it acts

@@ -1,13 +1,7 @@
-"""The JSON the hosted checkout page reads (invoice_checkout_data) and the merchant of a payment hash."""
-from decimal import Decimal
-
+"""The JSON the hosted checkout page reads (invoice_checkout_data)."""
 import pytest
 
-from invoices.selectors import (
-    InvoiceMerchant,
-    invoice_checkout_data,
-    invoice_merchant_for_payment_hash,
-)
+from invoices.checkout.selectors import invoice_checkout_data
 from invoices.services.payments import invoice_payment_onchain_record
 from tests.invoices.factories import make_invoice
 
@@ -45,14 +39,3 @@ def test_checkout_data_after_a_partial_payment_asks_for_the_rest(shop):
     assert (data["status"], data["additionalStatus"], data["dueMsat"]) == ("New", "PaidPartial", 5_000_000)
     # the BOLT11 still asks for the full amount, so it is left out of the QR for the rest
     assert data["unifiedLink"] == f"bitcoin:{address}?amount=0.00005000"
-
-
-def test_merchant_of_a_payment_hash(shop):
-    store, _ = shop
-    invoice = make_invoice(store=store, amount="0.001", currency="BTC")
-    payment_hash = invoice.prompts.get(payment_method_id="BTC-LN").payment_hash
-    assert invoice_merchant_for_payment_hash(payment_hash=payment_hash) == InvoiceMerchant(
-        store_id=store.pk, store_name=store.name
-    )
-    assert invoice_merchant_for_payment_hash(payment_hash="00" * 32) is None
-    assert invoice.amount == Decimal("0.001")
