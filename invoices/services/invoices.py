@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, ROUND_UP, Decimal
 
@@ -47,8 +48,45 @@ MAX_METADATA_BYTES = 64 * 1024
 # BOLT11 descriptions are at most 639 bytes (BOLT #11 "d" field).
 MAX_LN_DESCRIPTION = 639
 
-def _choose_methods(*, store: Store, requested: list[str] | None) -> list[StorePaymentMethod]:
-    enabled = {m.payment_method_id: m for m in sql.STORE_METHODS_BY_ENABLED.all([store.pk, True])}
+
+# ---------------------------------------------------------------------------- invoice_create, step by step
+# Order of work: validate and price everything (rate locked now), then call the nodes, then
+# write. Each step below is one of them; invoice_create reads as the list.
+
+
+@dataclass(frozen=True)
+class _Price:
+    """What the invoice asks for: msat due (None for a top-up), the locked rate (None in bitcoin)."""
+
+    amount_msat: int | None
+    rate: Decimal | None
+    type: str
+
+
+@dataclass(frozen=True)
+class _CheckoutTerms:
+    """The checkout options resolved against the store's defaults, as Greenfield shows them."""
+
+    data: dict
+    expiration: timedelta
+    monitoring: timedelta
+    tolerance: Decimal
+    speed_policy: str
+
+
+def _check_amount(amount: Decimal | None) -> None:
+    if amount is not None and amount < 0:
+        raise FieldError("amount", "The amount must not be negative")
+    if amount is not None and amount == 0:
+        raise FieldError("amount", "The amount must be more than zero (leave it out for a top-up invoice)")
+
+
+def _enabled_methods(*, store: Store) -> dict[str, StorePaymentMethod]:
+    """The store's enabled payment methods by id, with their on-chain descriptors (one query)."""
+    return {m.payment_method_id: m for m in sql.STORE_METHODS_BY_ENABLED.all([store.pk, True])}
+
+
+def _choose_methods(*, enabled: dict[str, StorePaymentMethod], requested: list[str] | None) -> list[StorePaymentMethod]:
     if requested is None:
         chosen = list(enabled.values())
     else:
@@ -68,6 +106,16 @@ def _choose_methods(*, store: Store, requested: list[str] | None) -> list[StoreP
     return sorted(chosen, key=lambda m: m.payment_method_id)
 
 
+def _default_method(*, requested, methods: list[StorePaymentMethod]) -> str | None:
+    """checkout.defaultPaymentMethod, which must be one of the invoice's methods, as an id."""
+    if requested is None:
+        return None
+    parsed = payment_method_id_parse(requested)
+    if parsed is None or parsed not in [m.payment_method_id for m in methods]:
+        raise FieldError("checkout.defaultPaymentMethod", f"{str(requested)[:40]!r} is not one of this invoice's payment methods")
+    return parsed.value
+
+
 def _amount_msat(*, amount: Decimal, currency: str) -> tuple[int, Decimal | None]:
     """(msat due, locked rate or None). Fiat at the bid, rounded up to whole sats for the payer."""
     if currency in BITCOIN_CURRENCIES:
@@ -78,6 +126,55 @@ def _amount_msat(*, amount: Decimal, currency: str) -> tuple[int, Decimal | None
     # whole sats, so the on-chain amount can be paid exactly
     msat = -(-msat // 1000) * 1000
     return msat, rate.value
+
+
+def _lock_price(*, amount: Decimal | None, currency: str) -> _Price:
+    """Price the invoice now: the rate is locked on it for its whole life."""
+    if amount is None:
+        # a top-up takes any amount; the rate still shows paid amounts in the currency
+        rate = rate_get(pair=f"BTC_{currency}").value if currency not in BITCOIN_CURRENCIES else None
+        return _Price(amount_msat=None, rate=rate, type=InvoiceType.TOP_UP)
+    amount_msat, rate = _amount_msat(amount=amount, currency=currency)
+    if amount_msat <= 0:
+        raise FieldError("amount", "The amount is too small to be paid in bitcoin")
+    return _Price(amount_msat=amount_msat, rate=rate, type=InvoiceType.STANDARD)
+
+
+def _resolve_checkout(
+    *, store: Store, checkout: dict, methods: list[StorePaymentMethod], default_method: str | None
+) -> _CheckoutTerms:
+    expiration_minutes = checkout.get("expirationMinutes")
+    monitoring_minutes = checkout.get("monitoringMinutes")
+    expiration = timedelta(minutes=expiration_minutes) if expiration_minutes is not None else timedelta(seconds=store.invoice_expiration)
+    monitoring = timedelta(minutes=monitoring_minutes) if monitoring_minutes is not None else timedelta(seconds=store.monitoring_expiration)
+    tolerance = checkout.get("paymentTolerance")
+    tolerance = Decimal(str(tolerance)) if tolerance is not None else store.payment_tolerance
+    speed_policy = checkout.get("speedPolicy") or store.speed_policy
+    data = {
+        "speedPolicy": speed_policy,
+        "paymentMethods": [m.payment_method_id for m in methods],
+        "defaultPaymentMethod": default_method or (store.default_payment_method or None),
+        "lazyPaymentMethods": bool(checkout.get("lazyPaymentMethods") or False),
+        "expirationMinutes": int(expiration.total_seconds() // 60),
+        "monitoringMinutes": int(monitoring.total_seconds() // 60),
+        "paymentTolerance": float(tolerance),
+        "redirectURL": checkout.get("redirectURL"),
+        "redirectAutomatically": checkout.get("redirectAutomatically")
+        if checkout.get("redirectAutomatically") is not None
+        else store.redirect_automatically,
+        "defaultLanguage": checkout.get("defaultLanguage"),
+    }
+    return _CheckoutTerms(
+        data=data, expiration=expiration, monitoring=monitoring, tolerance=tolerance, speed_policy=speed_policy
+    )
+
+
+def _resolve_receipt(receipt: dict) -> dict:
+    return {
+        "enabled": receipt.get("enabled") if receipt.get("enabled") is not None else True,
+        "showQR": receipt.get("showQR"),
+        "showPayments": receipt.get("showPayments"),
+    }
 
 
 def _ln_description(*, store: Store, invoice_id: str, metadata: dict) -> str:
@@ -100,6 +197,121 @@ def _search_text(*, invoice_id: str, metadata: dict, terms: list[str]) -> str:
     return " ".join(parts).lower()[:10000]
 
 
+def _new_invoice(
+    *,
+    store: Store,
+    amount: Decimal | None,
+    currency: str,
+    price: _Price,
+    terms: _CheckoutTerms,
+    receipt: dict,
+    metadata: dict,
+    search_terms: list[str],
+) -> Invoice:
+    """The invoice row, not yet written, its times counted from now."""
+    invoice_id = new_invoice_id()
+    now = timezone.now()
+    expires_at = now + terms.expiration
+    return Invoice(
+        id=invoice_id,
+        store=store,
+        type=price.type,
+        amount=amount,
+        currency=currency,
+        rate=price.rate,
+        amount_msat=price.amount_msat,
+        metadata=metadata,
+        order_id=str(metadata.get("orderId") or "")[:500],
+        checkout=terms.data,
+        receipt=receipt,
+        speed_policy=terms.speed_policy,
+        payment_tolerance=terms.tolerance,
+        additional_search_terms=search_terms,
+        search_text=_search_text(invoice_id=invoice_id, metadata=metadata, terms=search_terms),
+        created_at=now,
+        expires_at=expires_at,
+        monitoring_expires_at=expires_at + terms.monitoring,
+        updated_at=now,
+    )
+
+
+def _reserve_address(*, method: StorePaymentMethod) -> InvoicePaymentPrompt:
+    """BTC-CHAIN: the next fresh address of the store's wallet, covered by the node's import."""
+    watched = onchain_watch_address(client=bitcoind_client(), descriptor=method.onchain_descriptor)
+    return InvoicePaymentPrompt(
+        payment_method_id=PaymentMethodId.BTC_CHAIN,
+        destination=watched.address,
+        address=watched.address,
+        key_path=f"0/{watched.derivation_index}",
+    )
+
+
+def _lnurl_prompt(*, invoice: Invoice, method: StorePaymentMethod, ln_method: StorePaymentMethod) -> InvoicePaymentPrompt:
+    """BTC-LNURL: the invoice's LNURL-pay link; its BOLT11s are minted per callback, on the BTC-LN node."""
+    return InvoicePaymentPrompt(
+        payment_method_id=PaymentMethodId.BTC_LNURL,
+        destination=lnurl_encode(
+            lnurl_pay_url(invoice.pk), bech32_scheme=bool(method.lnurl_options.get("useBech32Scheme"))
+        ),
+        internal_node=ln_method.internal_node,
+    )
+
+
+def _mint_bolt11(*, store: Store, invoice: Invoice, method: StorePaymentMethod, expiry: timedelta) -> InvoicePaymentPrompt:
+    """BTC-LN: a BOLT11 for the amount due (any amount for a top-up) that expires with the invoice."""
+    ln = lightning_invoice_create(
+        backend=store_lightning_backend(method=method),
+        amount_msat=invoice.amount_msat,
+        memo=_ln_description(store=store, invoice_id=invoice.pk, metadata=invoice.metadata),
+        expiry=max(int(expiry.total_seconds()), 1),
+    )
+    return InvoicePaymentPrompt(
+        payment_method_id=PaymentMethodId.BTC_LN,
+        destination=ln.bolt11,
+        payment_hash=ln.payment_hash,
+        internal_node=method.internal_node,
+    )
+
+
+def _mint_prompts(
+    *,
+    store: Store,
+    invoice: Invoice,
+    methods: list[StorePaymentMethod],
+    enabled: dict[str, StorePaymentMethod],
+    expiry: timedelta,
+) -> list[InvoicePaymentPrompt]:
+    """One payment prompt per method. Node calls: outside any transaction or lock (a slow node
+    must not hold database locks)."""
+    prompts = []
+    for method in methods:
+        if method.payment_method_id == PaymentMethodId.BTC_CHAIN:
+            prompt = _reserve_address(method=method)
+        elif method.payment_method_id == PaymentMethodId.BTC_LNURL:
+            prompt = _lnurl_prompt(invoice=invoice, method=method, ln_method=enabled[PaymentMethodId.BTC_LN])
+        else:
+            prompt = _mint_bolt11(store=store, invoice=invoice, method=method, expiry=expiry)
+        prompt.invoice = invoice
+        prompts.append(prompt)
+    return prompts
+
+
+def _write_created(*, invoice: Invoice, prompts: list[InvoicePaymentPrompt], actor: str) -> None:
+    """The invoice, its prompts, its audit row and its InvoiceCreated event, in one short transaction."""
+    for prompt in prompts:
+        prompt.full_clean(exclude=["invoice"], validate_unique=False, validate_constraints=False)
+    audit = InvoiceEvent(
+        invoice=invoice, from_status="", from_additional_status="", to_status=S.NEW,
+        to_additional_status=A.NONE, actor=actor[:200], reason="created",
+    )
+    audit.full_clean(exclude=["invoice"])
+    with transaction.atomic():
+        sql.INSERT_INVOICE.execute([invoice])
+        sql.INSERT_PROMPTS.execute(prompts)
+        sql.INSERT_INVOICE_EVENTS.execute([audit])
+        emit_created(invoice)
+
+
 def invoice_create(
     *,
     store: Store,
@@ -118,141 +330,25 @@ def invoice_create(
     transaction open, then write the invoice, its prompts, its audit row and its InvoiceCreated
     event in one short transaction. A node failure leaves no invoice (at most an unused address).
     """
-    metadata = dict(metadata or {})
-    checkout = dict(checkout or {})
-    receipt = dict(receipt or {})
-    terms = [str(t) for t in (additional_search_terms or [])]
+    metadata, checkout = dict(metadata or {}), dict(checkout or {})
     currency = (currency or store.default_currency or "USD").strip().upper()
-    if amount is not None and amount < 0:
-        raise FieldError("amount", "The amount must not be negative")
-    if amount is not None and amount == 0:
-        raise FieldError("amount", "The amount must be more than zero (leave it out for a top-up invoice)")
-
-    methods = _choose_methods(store=store, requested=checkout.get("paymentMethods"))
-    default_method = checkout.get("defaultPaymentMethod")
-    if default_method is not None:
-        parsed = payment_method_id_parse(default_method)
-        if parsed is None or parsed not in [m.payment_method_id for m in methods]:
-            raise FieldError("checkout.defaultPaymentMethod", f"{str(default_method)[:40]!r} is not one of this invoice's payment methods")
-        default_method = parsed.value
-
-    if amount is None:
-        amount_msat, rate, invoice_type = None, None, InvoiceType.TOP_UP
-        if currency not in BITCOIN_CURRENCIES:
-            rate = rate_get(pair=f"BTC_{currency}").value  # shows paid amounts in the currency
-    else:
-        amount_msat, rate = _amount_msat(amount=amount, currency=currency)
-        invoice_type = InvoiceType.STANDARD
-        if amount_msat <= 0:
-            raise FieldError("amount", "The amount is too small to be paid in bitcoin")
-
-    expiration_minutes = checkout.get("expirationMinutes")
-    monitoring_minutes = checkout.get("monitoringMinutes")
-    expiration = timedelta(minutes=expiration_minutes) if expiration_minutes is not None else timedelta(seconds=store.invoice_expiration)
-    monitoring = timedelta(minutes=monitoring_minutes) if monitoring_minutes is not None else timedelta(seconds=store.monitoring_expiration)
-    tolerance = checkout.get("paymentTolerance")
-    tolerance = Decimal(str(tolerance)) if tolerance is not None else store.payment_tolerance
-    speed_policy = checkout.get("speedPolicy") or store.speed_policy
-    resolved_checkout = {
-        "speedPolicy": speed_policy,
-        "paymentMethods": [m.payment_method_id for m in methods],
-        "defaultPaymentMethod": default_method or (store.default_payment_method or None),
-        "lazyPaymentMethods": bool(checkout.get("lazyPaymentMethods") or False),
-        "expirationMinutes": int(expiration.total_seconds() // 60),
-        "monitoringMinutes": int(monitoring.total_seconds() // 60),
-        "paymentTolerance": float(tolerance),
-        "redirectURL": checkout.get("redirectURL"),
-        "redirectAutomatically": checkout.get("redirectAutomatically")
-        if checkout.get("redirectAutomatically") is not None
-        else store.redirect_automatically,
-        "defaultLanguage": checkout.get("defaultLanguage"),
-    }
-    resolved_receipt = {
-        "enabled": receipt.get("enabled") if receipt.get("enabled") is not None else True,
-        "showQR": receipt.get("showQR"),
-        "showPayments": receipt.get("showPayments"),
-    }
-
-    invoice_id = new_invoice_id()
-    now = timezone.now()
-    expires_at = now + expiration
-    prompts: list[InvoicePaymentPrompt] = []
-    # Node calls: outside any transaction or lock (a slow node must not hold database locks).
-    for method in methods:
-        if method.payment_method_id == PaymentMethodId.BTC_CHAIN:
-            watched = onchain_watch_address(client=bitcoind_client(), descriptor=method.onchain_descriptor)
-            prompts.append(
-                InvoicePaymentPrompt(
-                    payment_method_id=PaymentMethodId.BTC_CHAIN,
-                    destination=watched.address,
-                    address=watched.address,
-                    key_path=f"0/{watched.derivation_index}",
-                )
-            )
-        elif method.payment_method_id == PaymentMethodId.BTC_LNURL:
-            ln_method = StorePaymentMethod.objects.get(store=store, payment_method_id=PaymentMethodId.BTC_LN)
-            prompts.append(
-                InvoicePaymentPrompt(
-                    payment_method_id=PaymentMethodId.BTC_LNURL,
-                    destination=lnurl_encode(
-                        lnurl_pay_url(invoice_id), bech32_scheme=bool(method.lnurl_options.get("useBech32Scheme"))
-                    ),
-                    internal_node=ln_method.internal_node,
-                )
-            )
-        else:
-            ln = lightning_invoice_create(
-                backend=store_lightning_backend(method=method),
-                amount_msat=amount_msat,
-                memo=_ln_description(store=store, invoice_id=invoice_id, metadata=metadata),
-                expiry=max(int(expiration.total_seconds()), 1),
-            )
-            prompts.append(
-                InvoicePaymentPrompt(
-                    payment_method_id=PaymentMethodId.BTC_LN,
-                    destination=ln.bolt11,
-                    payment_hash=ln.payment_hash,
-                    internal_node=method.internal_node,
-                )
-            )
-
-    invoice = Invoice(
-        id=invoice_id,
-        store=store,
-        type=invoice_type,
-        amount=amount,
-        currency=currency,
-        rate=rate,
-        amount_msat=amount_msat,
-        metadata=metadata,
-        order_id=str(metadata.get("orderId") or "")[:500],
-        checkout=resolved_checkout,
-        receipt=resolved_receipt,
-        speed_policy=speed_policy,
-        payment_tolerance=tolerance,
-        additional_search_terms=terms,
-        search_text=_search_text(invoice_id=invoice_id, metadata=metadata, terms=terms),
-        created_at=now,
-        expires_at=expires_at,
-        monitoring_expires_at=expires_at + monitoring,
-        updated_at=now,
+    _check_amount(amount)
+    enabled = _enabled_methods(store=store)
+    methods = _choose_methods(enabled=enabled, requested=checkout.get("paymentMethods"))
+    default_method = _default_method(requested=checkout.get("defaultPaymentMethod"), methods=methods)
+    price = _lock_price(amount=amount, currency=currency)
+    terms = _resolve_checkout(store=store, checkout=checkout, methods=methods, default_method=default_method)
+    invoice = _new_invoice(
+        store=store, amount=amount, currency=currency, price=price, terms=terms,
+        receipt=_resolve_receipt(dict(receipt or {})), metadata=metadata,
+        search_terms=[str(t) for t in (additional_search_terms or [])],
     )
-    # Field checks only: the database enforces the check and unique constraints, and the store
-    # is in hand (validating them here would cost a query each, on the busiest write path).
+    # Field checks only, before any node is called: the database enforces the check and unique
+    # constraints, and the store is in hand (validating them here would cost a query each, on
+    # the busiest write path).
     invoice.full_clean(exclude=["store"], validate_unique=False, validate_constraints=False)
-    for prompt in prompts:
-        prompt.invoice = invoice
-        prompt.full_clean(exclude=["invoice"], validate_unique=False, validate_constraints=False)
-    audit = InvoiceEvent(
-        invoice=invoice, from_status="", from_additional_status="", to_status=S.NEW,
-        to_additional_status=A.NONE, actor=actor[:200], reason="created",
-    )
-    audit.full_clean(exclude=["invoice"])
-    with transaction.atomic():
-        sql.INSERT_INVOICE.execute([invoice])
-        sql.INSERT_PROMPTS.execute(prompts)
-        sql.INSERT_INVOICE_EVENTS.execute([audit])
-        emit_created(invoice)
+    prompts = _mint_prompts(store=store, invoice=invoice, methods=methods, enabled=enabled, expiry=terms.expiration)
+    _write_created(invoice=invoice, prompts=prompts, actor=actor)
     return invoice
 
 
