@@ -43,7 +43,7 @@ from flashpay.ledger.services import hold_create, hold_void, transaction_post
 from flashpay.ratelimit.services import ratelimit_hit
 from invoices.selectors import invoice_merchant_for_payment_hash
 from lightning.backends.base import InvoiceState, LightningBackend, PaymentResult, PaymentStatus
-from lightning.bolt11_helpers import decode_bolt11
+from lightning.bolt11_helpers import bolt11_normalise, bolt11_payment_hash_unchecked, decode_bolt11
 from lightning.errors import InvalidPaymentRequest, LightningError
 from lightning.selectors import lightning_invoice_get
 from lightning.services import (
@@ -134,50 +134,14 @@ def _decode(pr: str) -> _Invoice:
     )
 
 
-_BECH32 = {char: value for value, char in enumerate("qpzry9x8gf2tvdw0s3jn54khce6mua7l")}
-
-
-def _normalised(pr: str) -> str:
-    text = pr.strip().lower()
-    return text[len("lightning:"):] if text.startswith("lightning:") else text
-
-
-def _payment_hash_hint(text: str) -> str | None:
-    """The ``p`` field of a BOLT11 string, read without checking anything (BOLT #11 "Data
-    Part": 35-bit timestamp, tagged fields of type(5 bits) + data_length(10 bits) + data, then
-    a 520-bit signature; ``p`` is type 1 with 52 words = 256 bits + 4 padding bits).
-
-    Only used to find one of OUR invoices cheaply: the result counts only if the whole string
-    equals the BOLT11 our node issued, which our node signed; anything else is fully decoded.
-    """
-    separator = text.rfind("1")
-    if separator < 1:
-        return None
-    try:
-        words = [_BECH32[char] for char in text[separator + 1:]]
-    except KeyError:
-        return None
-    data = words[7 : len(words) - 104 - 6]  # drop timestamp, signature and bech32 checksum
-    index = 0
-    while index + 3 <= len(data):
-        tag, length = data[index], data[index + 1] * 32 + data[index + 2]
-        if tag == 1 and length == 52 and index + 3 + length <= len(data):
-            value = 0
-            for word in data[index + 3 : index + 3 + 52]:
-                value = (value << 5) | word
-            return (value >> 4).to_bytes(32, "big").hex()
-        index += 3 + length
-    return None
-
-
 def _invoice_to_pay(pr: str) -> tuple[_Invoice, object | None]:
     """The invoice behind ``pr`` and our node's row for it (None for anyone else's invoice).
 
     An invoice of our own node, presented exactly as the node issued it, is taken from our row
     (same network, amount and expiry as minted): the slow signature check adds nothing there.
     """
-    text = _normalised(pr)
-    hint = _payment_hash_hint(text)
+    text = bolt11_normalise(pr)
+    hint = bolt11_payment_hash_unchecked(text)
     row = lightning_invoice_get(payment_hash=hint) if hint else None
     if row is not None and row.bolt11.lower() == text:
         if row.expires_at <= timezone.now():
