@@ -42,11 +42,19 @@ from flashpay.ledger.accounts import card_account, node_account
 from flashpay.ledger.services import hold_create, hold_void, transaction_post
 from flashpay.ratelimit.services import ratelimit_hit
 from invoices.selectors import invoice_merchant_for_payment_hash
-from lightning.backends.base import InvoiceState, LightningBackend, PaymentResult, PaymentStatus
-from lightning.bolt11_helpers import bolt11_normalise, bolt11_payment_hash_unchecked, decode_bolt11
-from lightning.errors import InvalidPaymentRequest, LightningError
-from lightning.selectors import lightning_invoice_get
+from lightning.selectors import (
+    bolt11_normalise,
+    bolt11_payment_hash_unchecked,
+    decode_bolt11,
+    lightning_invoice_get,
+)
 from lightning.services import (
+    InvalidPaymentRequest,
+    InvoiceState,
+    LightningBackend,
+    LightningError,
+    PaymentResult,
+    PaymentStatus,
     lightning_invoice_cancel_on_node,
     lightning_invoice_settle_internally,
     server_node_client,
