@@ -1,1 +1,3 @@
-"""Lightning backends behind one interface, BOLT11 and LNURL."""
+"""Lightning: node backends behind one interface, the one place that builds node clients
+(``clients.py``), BOLT11 reading, our node's invoices and the record of their settlements.
+Other apps use it through ``lightning.services`` and ``lightning.selectors`` only."""
