@@ -35,8 +35,10 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 
-from cards import crypto, selectors, services  # noqa: E402
+from cards import crypto, selectors  # noqa: E402
 from cards.models import Card, ProgrammingLink  # noqa: E402
+from cards.services.cards import card_activate, card_create  # noqa: E402
+from cards.services.programming import card_program, programming_link_create  # noqa: E402
 from devnode.lnd import LndNetwork  # noqa: E402
 from flashpay.ledger.services import account_get_or_create, transaction_post  # noqa: E402
 from lightning.clients import lightning_clients_forget, server_node_client  # noqa: E402
@@ -54,14 +56,14 @@ def make_cards(count: int, run: str) -> list[Card]:
     budget = account_get_or_create(kind="program_budget", reference="bench")
     cards = []
     for i in range(count):
-        card = services.card_create(
+        card = card_create(
             name=f"bench {run} {i}", per_transaction_limit_msat=10**9, daily_limit_msat=10**12
         ).card
-        link = services.programming_link_create(card=card, kind=ProgrammingLink.Kind.PROGRAM)
+        link = programming_link_create(card=card, kind=ProgrammingLink.Kind.PROGRAM)
         # UIDs unique per run, so earlier runs' live cards do not collide.
         uid = f"04{run[:6]}{i:06X}"[:14].upper()
-        services.card_program(token=link.token, uid_hex=uid)
-        services.card_activate(card=card)
+        card_program(token=link.token, uid_hex=uid)
+        card_activate(card=card)
         card.refresh_from_db()
         account = account_get_or_create(kind="card", reference=card.public_id)
         transaction_post(entries=[(budget, -10**11), (account, 10**11)], idempotency_key=f"bench-fund-{card.public_id}")

@@ -1,5 +1,34 @@
-"""Flash Cards: Bolt Card issuance, keys, programming and wipe links, SUN verification, tap-to-pay,
-balances, the Flash app API and merchant settlement.
+"""Flash Cards: Bolt Card issuance, keys, programming and wipe, taps, tap-to-pay, top-ups,
+merchant settlement and the Flash app's card API.
+
+Where each part lives:
+
+- ``models.py``: IssuerKey, Card (+ CardEvent audit rows), ProgrammingLink, TapLog,
+  WithdrawRequest (a tap's k1), CardPayment, CardTopUp, MerchantSettlementSchedule,
+  SettlementBatch, AppToken. ``locks.py``: their row locks. ``selectors.py``: reads (card keys,
+  balances, spending room, history, settlement CSV).
+- ``crypto.py``: pure Bolt Card cryptography (SUN decrypt/verify, deterministic keys;
+  ``sun_make`` simulates taps in tests and benchmarks). ``keys.py``: issuer keys sealed at rest.
+- ``services/`` (writes; the package ``__init__`` holds none), one module per job:
+  ``issuer_keys`` (create, activate, the first key of a fresh install);
+  ``cards`` (issue one or a batch, edit, claim by activation code, holder limits, and the status
+  machine inactive -> active <-> frozen -> canceled);
+  ``programming`` (one-time program and wipe links, ``card_program``, ``card_wipe``);
+  ``taps`` (the whole tap in one place: ``card_sun_authenticate``, ``card_counter_advance`` the
+  atomic replay guard, ``tap_log_record``, ``card_tap`` the LNURL-withdraw offer, purge of
+  unused offers); ``payments`` (``card_withdraw`` the LNURL-withdraw callback, internal payments
+  settled inside the ledger and their invoice canceled on the node after commit, external ones
+  held then paid outside any lock, ``card_payments_reconcile``); ``topups`` (``card_topup_create``,
+  ``card_topup_payment_credit``); ``settlement`` (``settlement_schedule_set``, ``settlement_run``:
+  batches paid over LNURL-pay, or on-chain from CARD_SETTLEMENT_HOT_WALLET through
+  ``invoices.onchain``'s services; naming the merchant of payments); ``app_tokens`` (Flash app
+  sign-in).
+- ``apis/``: the programming and wipe endpoints (``__init__``), the tap and its callback
+  (``tap.py``), the Flash app's card API (``app.py``, bearer tokens from ``authentication.py``);
+  ``urls.py`` and ``app_urls.py`` route them. ``admin.py`` (+ ``forms.py``): the operator console.
+  ``handlers.py``: outbox events from invoices (a paid invoice names a card payment's store, a
+  settled top-up payment credits its card). ``tasks.py``: reconcile, node invoice cancels,
+  settlement, purges.
 
 Key scheme: Bolt Card DETERMINISTIC keys (boltcard/boltcard docs/DETERMINISTIC.md). No
 per-card secret is stored. A card row holds a reference to its IssuerKey (encrypted at rest
@@ -9,22 +38,15 @@ version that is bumped on every re-programming; K0..K4 are derived when needed
 (cards/crypto.py). Random per-card keys were rejected: they would put five secrets per card in
 the database and make a tap's ``p`` decryptable only by trying every card's K1.
 
-Money: a card's balance is the ledger account (card, <card public id>); the node's side is
-(node, "lightning"), shared with the invoices app; settlement fees go to (fees, "card-settlement").
-Top-ups are invoices of the program store (FLASH_PROGRAM_STORE_ID): Lightning money reaches the
-card as node -> (merchant, program store) -> card, other money as (external, "topup-wallet:<store>")
--> card (cards/services/topups.py).
+Money (the named accounts of flashpay/ledger/accounts.py): a card's balance is the ledger account
+(card, <card public id>); the node's side is (node, "lightning"), shared with the invoices app;
+settlement fees go to (fees, "card-settlement"). Top-ups are invoices of the program store
+(FLASH_PROGRAM_STORE_ID): Lightning money reaches the card as node -> (merchant, program store)
+-> card, other money as (external, "topup-wallet:<store>") -> card (services/topups.py). A card
+payment of a FlashPay merchant's invoice names the store at once (invoices.selectors).
 Ledger transactions on a card carry ``metadata["type"]``: ``card_payment``, ``card_topup``, and
 for other apps ``refund`` / ``reward`` (with an optional ``merchant_name``): the history shows
 them by that type.
 
-Entry points for other code: ``cards.selectors.card_sun_authenticate`` (which card tapped, and
-its counter), ``cards.services.card_counter_advance`` (atomic replay guard),
-``cards.services.tap_log_record``, the status services, ``cards.crypto.sun_make`` to simulate
-taps in tests and benchmarks; ``cards.services.payments`` (``card_tap``, ``card_withdraw``,
-``card_payments_reconcile``, ``card_payment_node_invoice_cancel``: an invoice paid inside the
-ledger is canceled on the node after commit, swept every minute), ``cards.services.topups``
-(``card_topup_create``, ``card_topup_payment_credit``), ``cards.services.settlement`` (``settlement_schedule_set``,
-``settlement_run``; on-chain payouts from CARD_SETTLEMENT_HOT_WALLET when set) and
-``cards.selectors`` (``card_balance``, ``card_spending_room``, ``card_history``).
+Other apps use cards through ``cards.services.*`` and ``cards.selectors`` only.
 """

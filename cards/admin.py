@@ -8,7 +8,7 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from cards import selectors, services
+from cards import selectors
 from cards.forms import CardIssueForm, CardReasonForm
 from cards.models import (
     Card,
@@ -21,7 +21,8 @@ from cards.models import (
     SettlementBatch,
     TapLog,
 )
-from cards.services import settlement
+from cards.services import cards as card_services
+from cards.services import issuer_keys, programming, settlement
 from flashpay.adminkit import ReadOnlyAdminMixin
 from flashpay.errors import ApplicationError
 from flashpay.money import Msat
@@ -138,10 +139,10 @@ class CardAdmin(admin.ModelAdmin):
     )
     inlines = [CardEventInline]
     actions = [
-        _status_action(services.card_activate, "activated", "Activate selected cards"),
-        _status_action(services.card_freeze, "frozen", "Freeze selected cards"),
-        _status_action(services.card_unfreeze, "unfrozen", "Unfreeze selected cards"),
-        _status_action(services.card_cancel, "canceled", "Cancel selected cards"),
+        _status_action(card_services.card_activate, "activated", "Activate selected cards"),
+        _status_action(card_services.card_freeze, "frozen", "Freeze selected cards"),
+        _status_action(card_services.card_unfreeze, "unfrozen", "Unfreeze selected cards"),
+        _status_action(card_services.card_cancel, "canceled", "Cancel selected cards"),
         "make_program_links",
         "make_wipe_links",
     ]
@@ -164,7 +165,7 @@ class CardAdmin(admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
-                issued = services.card_issue_batch(
+                issued = card_services.card_issue_batch(
                     count=data["count"],
                     name_prefix=data["name_prefix"],
                     per_transaction_limit_msat=Msat.from_sat(
@@ -188,7 +189,7 @@ class CardAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         # Only the change form reaches here (add goes to issue_view); route it to the service.
-        updated = services.card_update(
+        updated = card_services.card_update(
             card=obj,
             name=form.cleaned_data["name"],
             holder=form.cleaned_data["holder"],
@@ -203,7 +204,7 @@ class CardAdmin(admin.ModelAdmin):
         for card in queryset.order_by("pk"):
             try:
                 links.append(
-                    (services.programming_link_create(card=card, kind=kind, actor=request.user), "")
+                    (programming.programming_link_create(card=card, kind=kind, actor=request.user), "")
                 )
             except ApplicationError as exc:
                 self.message_user(request, f"{card.name}: {exc.message}", messages.ERROR)
@@ -241,7 +242,7 @@ class IssuerKeyAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return
-        created = services.issuer_key_create(label=form.cleaned_data["label"], activate=True)
+        created = issuer_keys.issuer_key_create(label=form.cleaned_data["label"], activate=True)
         obj.__dict__.update(created.__dict__)
 
     @admin.action(description="Make the selected key the active one", permissions=["change"])
@@ -249,7 +250,7 @@ class IssuerKeyAdmin(admin.ModelAdmin):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one key.", messages.ERROR)
             return
-        key = services.issuer_key_activate(issuer_key=queryset.get())
+        key = issuer_keys.issuer_key_activate(issuer_key=queryset.get())
         self.message_user(request, f"{key} is now used for new programming.", messages.SUCCESS)
 
 

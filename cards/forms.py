@@ -2,7 +2,7 @@
 
 from django import forms
 
-from cards.services import BATCH_MAX
+from cards.services.cards import BATCH_MAX
 
 
 class CardIssueForm(forms.Form):

@@ -1,4 +1,4 @@
-"""Reads for cards: issuer key material, card keys, lookups, and SUN authentication of a tap."""
+"""Reads for cards: issuer key material, card keys, lookups, balances, spending room, history."""
 
 from __future__ import annotations
 
@@ -79,59 +79,6 @@ def card_get_by_activation_code(*, code: str) -> Card:
     if card is None:
         raise NotFound("no card has this activation code", code="activation-code-unknown")
     return card
-
-
-@dataclass(frozen=True)
-class AuthenticatedTap:
-    card: Card
-    uid: str
-    counter: int
-
-
-def card_sun_authenticate(*, p_hex: str, c_hex: str) -> AuthenticatedTap:
-    """Find the card behind a tap's ``p``/``c`` and verify its SUN MAC (DETERMINISTIC.md
-    "How to implement a verification", steps 2-9, over every issuer key).
-
-    Raises crypto.SunError (reason ``bad-format``, ``bad-tag``, ``bad-mac``, ``unknown-card``
-    or ``not-programmed``). Counter freshness is NOT checked here: the caller does it with
-    ``services.card_counter_advance`` in the same transaction as whatever the tap does.
-    """
-    try:
-        p = crypto.parse_hex(p_hex, size=16, name="p")
-        c = crypto.parse_hex(c_hex, size=8, name="c")
-    except ValueError as exc:
-        raise crypto.SunError("bad-format", str(exc))
-    # Newest key first: most live cards use it. One AES block and one CMAC per key. A wrong
-    # K1 still yields the 0xC7 tag once in 256 tries, so a miss under one key moves on to the
-    # next one and only the last, most specific failure is reported.
-    failure = crypto.SunError("bad-tag", "p does not decrypt under any issuer key")
-    for issuer_key in IssuerKey.objects.order_by("-is_active", "-pk"):
-        secret = issuer_key_secret(issuer_key=issuer_key)
-        try:
-            picc = crypto.sun_decrypt(p=p, k1=crypto.encryption_key(secret))
-        except crypto.SunError:
-            continue
-        chip_id = crypto.card_chip_id(issuer_key=secret, uid=picc.uid).hex()
-        card = (
-            Card.objects.filter(issuer_key=issuer_key, chip_id=chip_id)
-            .exclude(status=Card.Status.CANCELED)
-            .select_related("holder")
-            .first()
-        )
-        if card is None:
-            failure = crypto.SunError("unknown-card", "no live card has this chip")
-            continue
-        if card.programmed_at is None:
-            failure = crypto.SunError("not-programmed", "this card was wiped")
-            continue
-        keys = crypto.derive_card_keys(issuer_key=secret, uid=picc.uid, version=card.key_version)
-        try:
-            verified = crypto.sun_verify(p=p, c=c, k1=keys.k1, k2=keys.k2)
-        except crypto.SunError as exc:
-            failure = exc
-            continue
-        return AuthenticatedTap(card=card, uid=verified.uid.hex().upper(), counter=verified.counter)
-    raise failure
 
 
 # --- money: balances, limits, history -------------------------------------------------------

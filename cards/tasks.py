@@ -7,9 +7,9 @@ from cards.services.payments import (
     card_payment_node_invoice_cancel,
     card_payments_node_invoices_cancel,
     card_payments_reconcile,
-    tap_offers_purge,
 )
 from cards.services.settlement import card_payment_merchants_resolve, settlement_run
+from cards.services.taps import tap_offers_purge
 
 
 def card_payments_reconcile_task() -> int:

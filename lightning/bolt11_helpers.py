@@ -1,4 +1,5 @@
-"""BOLT11 payment requests: decode, check the network, expiry and amount (BOLT #11)."""
+"""BOLT11 payment requests: decode, check the network, expiry and amount; read the payment hash
+without checking anything, to find one of our own invoices cheaply (BOLT #11)."""
 from __future__ import annotations
 
 import time
@@ -87,3 +88,43 @@ def require_amount(decoded: DecodedPaymentRequest, amount_msat: int | None = Non
     if amount_msat is None or amount_msat <= 0:
         raise InvalidPaymentRequest("payment request has no amount: an amount must be given")
     return amount_msat
+
+
+# bech32's 32 characters and the 5-bit value each stands for (BIP-173).
+_BECH32 = {char: value for value, char in enumerate("qpzry9x8gf2tvdw0s3jn54khce6mua7l")}
+
+
+def bolt11_normalise(payment_request: str) -> str:
+    """The BOLT11 string as our node writes it: lower case, no ``lightning:`` prefix."""
+    text = payment_request.strip().lower()
+    return text[len("lightning:"):] if text.startswith("lightning:") else text
+
+
+def bolt11_payment_hash_unchecked(text: str) -> str | None:
+    """The ``p`` field of a normalised BOLT11 string, read without checking anything (BOLT #11
+    "Data Part": 35-bit timestamp, tagged fields of type(5 bits) + data_length(10 bits) + data,
+    then a 520-bit signature; ``p`` is type 1 with 52 words = 256 bits + 4 padding bits); None
+    when there is none to read.
+
+    Only for finding one of OUR invoices cheaply: the result may be trusted only if the whole
+    string equals the BOLT11 our node issued, which our node signed; anything else must go
+    through ``decode_bolt11``.
+    """
+    separator = text.rfind("1")
+    if separator < 1:
+        return None
+    try:
+        words = [_BECH32[char] for char in text[separator + 1:]]
+    except KeyError:
+        return None
+    data = words[7 : len(words) - 104 - 6]  # drop timestamp, signature and bech32 checksum
+    index = 0
+    while index + 3 <= len(data):
+        tag, length = data[index], data[index + 1] * 32 + data[index + 2]
+        if tag == 1 and length == 52 and index + 3 + length <= len(data):
+            value = 0
+            for word in data[index + 3 : index + 3 + 52]:
+                value = (value << 5) | word
+            return (value >> 4).to_bytes(32, "big").hex()
+        index += 3 + length
+    return None

@@ -1,6 +1,14 @@
-"""Reads of the lightning app."""
+"""Reads of the lightning app: its invoices and settle cursors, and (re-exported for other apps,
+which reach lightning only through this module and ``lightning.services``) reading BOLT11 strings
+(``lightning.bolt11_helpers``) and Lightning connection strings (``lightning.connection``)."""
 from datetime import datetime
 
+from lightning.bolt11_helpers import DecodedPaymentRequest as DecodedPaymentRequest
+from lightning.bolt11_helpers import bolt11_normalise as bolt11_normalise
+from lightning.bolt11_helpers import bolt11_payment_hash_unchecked as bolt11_payment_hash_unchecked
+from lightning.bolt11_helpers import decode_bolt11 as decode_bolt11
+from lightning.connection import parse_connection_string as parse_connection_string
+from lightning.connection import parse_pairs as parse_pairs
 from lightning.models import LightningInvoice, LightningSettleCursor
 
 

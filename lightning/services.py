@@ -1,4 +1,12 @@
-"""Writes of the lightning app: invoices on our node and the idempotent record of settlements."""
+"""Writes of the lightning app: invoices on our node and the idempotent record of settlements.
+
+Other apps reach lightning only through this module and ``lightning.selectors``. Besides the
+services below they find here, re-exported (``import X as X``), the node interface they call
+(``LightningBackend`` and its answers ``InvoiceState``, ``PaymentResult``, ``PaymentStatus``), the
+errors of a node call (``LightningError``, ``InvalidPaymentRequest``, ``ConnectionStringError``)
+and the node clients of ``lightning.clients`` (``server_node_client``, ``store_node_client``,
+``lightning_client_open``).
+"""
 from __future__ import annotations
 
 import datetime as dt
@@ -11,11 +19,18 @@ from django.utils import timezone
 
 from flashpay.errors import Conflict, FieldError
 from flashpay.events.services import event_emit
-from lightning.backends.base import InvoiceState, LightningBackend, NodeInvoice
+from lightning.backends.base import InvoiceState as InvoiceState
+from lightning.backends.base import LightningBackend as LightningBackend
+from lightning.backends.base import NodeInvoice
+from lightning.backends.base import PaymentResult as PaymentResult
+from lightning.backends.base import PaymentStatus as PaymentStatus
 from lightning.clients import lightning_client_open as lightning_client_open
 from lightning.clients import server_node_client as server_node_client
 from lightning.clients import store_node_client as store_node_client
+from lightning.errors import ConnectionStringError as ConnectionStringError
+from lightning.errors import InvalidPaymentRequest as InvalidPaymentRequest
 from lightning.errors import InvoiceNotFound, NodeAnswerError, NodeUnreachable
+from lightning.errors import LightningError as LightningError
 from lightning.locks import invoice_lock, settle_cursor_lock
 from lightning.models import LightningInvoice
 from lightning.selectors import lightning_invoices_open, lightning_settle_cursor_get

@@ -8,7 +8,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cards import services
+from cards.services import programming
 from flashpay.ratelimit.clients import client_ip
 
 # The programmer app holds no account: the 256-bit one-time token in the URL is the credential
@@ -50,7 +50,7 @@ class CardProgramApi(APIView):
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        result = services.card_program(
+        result = programming.card_program(
             token=_token(request), uid_hex=data.validated_data["UID"], ip=client_ip(request)
         )
         body = {
@@ -95,7 +95,7 @@ class CardWipeApi(APIView):
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        result = services.card_wipe(
+        result = programming.card_wipe(
             token=_token(request),
             lnurlw=data.validated_data.get("LNURLW"),
             uid_hex=data.validated_data.get("UID"),

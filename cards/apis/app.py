@@ -17,9 +17,10 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cards import selectors, services
+from cards import selectors
 from cards.authentication import AppTokenAuthentication
-from cards.services import app as app_services
+from cards.services import app_tokens
+from cards.services import cards as card_services
 from cards.services.topups import card_topup_create
 from flashpay.ratelimit.clients import client_ip
 from flashpay.ratelimit.services import ratelimit_enforce
@@ -89,7 +90,7 @@ class AppTokenApi(APIView):
             )
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        issued = app_services.app_token_issue(**data.validated_data)
+        issued = app_tokens.app_token_issue(**data.validated_data)
         response = Response(
             self.OutputSerializer({"token": issued.token, "token_type": "Bearer"}).data,
             status=status.HTTP_201_CREATED,
@@ -120,7 +121,7 @@ class CardLinkApi(AppApi):
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        card = services.card_claim(activation_code=data.validated_data["activation_code"], user=request.user)
+        card = card_services.card_claim(activation_code=data.validated_data["activation_code"], user=request.user)
         return Response(CardOutputSerializer(card_view(card)).data)
 
 
@@ -171,7 +172,7 @@ class CardFreezeApi(AppApi):
     @extend_schema(request=None, responses={200: CardOutputSerializer})
     def post(self, request, card_id: str):
         card = selectors.card_get_for_holder(user=request.user, public_id=card_id)
-        card = services.card_freeze(card=card, actor=request.user, reason="frozen by the holder in the app")
+        card = card_services.card_freeze(card=card, actor=request.user, reason="frozen by the holder in the app")
         return Response(CardOutputSerializer(card_view(card)).data)
 
 
@@ -179,7 +180,7 @@ class CardUnfreezeApi(AppApi):
     @extend_schema(request=None, responses={200: CardOutputSerializer})
     def post(self, request, card_id: str):
         card = selectors.card_get_for_holder(user=request.user, public_id=card_id)
-        card = services.card_unfreeze(card=card, actor=request.user, reason="unfrozen by the holder in the app")
+        card = card_services.card_unfreeze(card=card, actor=request.user, reason="unfrozen by the holder in the app")
         return Response(CardOutputSerializer(card_view(card)).data)
 
 
@@ -198,7 +199,7 @@ class CardLimitsApi(AppApi):
         card = selectors.card_get_for_holder(user=request.user, public_id=card_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        card = app_services.card_limits_set_by_holder(card=card, user=request.user, **data.validated_data)
+        card = card_services.card_limits_set_by_holder(card=card, user=request.user, **data.validated_data)
         return Response(CardOutputSerializer(card_view(card)).data)
 
 

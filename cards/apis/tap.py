@@ -11,7 +11,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cards.services.payments import TapRefused, card_tap, card_withdraw
+from cards.services.payments import card_withdraw
+from cards.services.taps import TapRefused, card_tap
 from flashpay.ratelimit.clients import client_ip
 from flashpay.ratelimit.services import ratelimit_retry_after
 

@@ -1,65 +1,60 @@
-"""Tap-to-pay: a card's tap becomes an LNURL-withdraw offer (LUD-03), its callback pays an invoice.
+"""Card payments: the LNURL-withdraw callback pays an invoice from the card that tapped (LUD-03).
 
-Flow (Bolt Card + LUD-03 "withdrawRequest"):
-1. ``card_tap``: SUN check (cards.selectors.card_sun_authenticate: tag byte, CMAC compared in
-   constant time), then in ONE transaction the strictly-greater counter update and a single-use
-   ``k1`` valid CARD_K1_TTL_SECONDS with maxWithdrawable = min(available balance net of the
-   routing-fee reserve, per-transaction limit, what is left of today's limit).
-2. ``card_withdraw``: the wallet's ``?k1=&pr=`` callback. The BOLT11 is checked (network,
-   expiry, amount present and within bounds), the k1 is spent and the card reserved under the
-   card's row lock (so limits and balance hold under concurrency), then:
-   - the invoice is one of our node's (a FlashPay merchant): settled inside the ledger in the
-     same transaction (card -> node, invoice recorded settled; the invoices app credits
-     node -> merchant on the settled event); the node is not called for the payment, only
-     told after commit to cancel the invoice (``card_payment_node_invoice_cancel``), so the
-     same BOLT11 cannot be paid over Lightning as well;
-   - otherwise a hold card -> node (amount + fee limit) is committed BEFORE the node is called;
-     success posts amount + real fee, failure voids, unknown stays pending until
-     ``card_payments_reconcile`` asks the node.
+``card_withdraw`` is the wallet's ``?k1=&pr=`` callback for the offer a tap made
+(``cards.services.taps.card_tap``). The BOLT11 is checked (network, expiry, amount present and
+within bounds), the k1 is spent and the card reserved under the card's row lock (so limits and
+balance hold under concurrency), then:
+
+- the invoice is one of our node's (a FlashPay merchant): settled inside the ledger in the same
+  transaction (card -> node, invoice recorded settled; the invoices app credits node -> merchant
+  on the settled event); the node is not called for the payment, only told after commit to
+  cancel the invoice (``card_payment_node_invoice_cancel``), so the same BOLT11 cannot be paid
+  over Lightning as well;
+- otherwise a hold card -> node (amount + fee limit) is committed BEFORE the node is called;
+  success posts amount + real fee, failure voids, unknown stays pending until
+  ``card_payments_reconcile`` asks the node.
 
 Every refusal raises ``TapRefused`` (rendered ``{"status":"ERROR","reason":...}``) before any
 balance changes.
 """
-
 from __future__ import annotations
 
-import hashlib
 import logging
-import secrets
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from cards import crypto
 from cards.locks import card_lock, card_payment_lock, withdraw_request_lock
-from cards.models import Card, CardPayment, TapLog, WithdrawRequest
+from cards.models import Card, CardPayment, WithdrawRequest
 from cards.selectors import (
     card_payment_node_cancel_due_list,
     card_payment_pending_list,
     card_spending_room,
-    card_sun_authenticate,
     routing_fee_limit_msat,
 )
-from cards.services import card_counter_advance, tap_log_record
-from flashpay.errors import ApplicationError, Conflict, InsufficientFunds
+from cards.services.taps import STATUS_REASONS, RateLimited, TapRefused, k1_hash
+from flashpay.errors import Conflict, InsufficientFunds
 from flashpay.events.broker import task_enqueue
 from flashpay.events.services import event_emit
 from flashpay.ledger.accounts import card_account, node_account
-from flashpay.ledger.services import (
-    hold_create,
-    hold_void,
-    transaction_post,
-)
+from flashpay.ledger.services import hold_create, hold_void, transaction_post
 from flashpay.ratelimit.services import ratelimit_hit
 from invoices.selectors import invoice_merchant_for_payment_hash
-from lightning.backends.base import InvoiceState, LightningBackend, PaymentResult, PaymentStatus
-from lightning.bolt11_helpers import decode_bolt11
-from lightning.errors import InvalidPaymentRequest, LightningError
-from lightning.selectors import lightning_invoice_get
+from lightning.selectors import (
+    bolt11_normalise,
+    bolt11_payment_hash_unchecked,
+    decode_bolt11,
+    lightning_invoice_get,
+)
 from lightning.services import (
+    InvalidPaymentRequest,
+    InvoiceState,
+    LightningBackend,
+    LightningError,
+    PaymentResult,
+    PaymentStatus,
     lightning_invoice_cancel_on_node,
     lightning_invoice_settle_internally,
     server_node_client,
@@ -69,22 +64,6 @@ logger = logging.getLogger(__name__)
 
 # Far above any real BOLT11 (even with many route hints); refuses junk before decoding it.
 MAX_BOLT11_LENGTH = 4096
-
-
-class TapRefused(ApplicationError):
-    """A tap or callback refused with a reason the wallet shows to the user (LUD-03 ERROR)."""
-
-    code = "tap-refused"
-    status_code = 400
-
-
-class RateLimited(TapRefused):
-    code = "rate-limited"
-    status_code = 429
-
-
-def _k1_hash(k1: str) -> str:
-    return hashlib.sha256(k1.encode()).hexdigest()
 
 
 CARD_PAYMENT_SUCCEEDED_EVENT = "CardPaymentSucceeded"
@@ -112,102 +91,6 @@ def _emit_payment_event(payment: CardPayment) -> None:
         },
         idempotency_key=f"{event_type}:{payment.payment_hash}",
     )
-
-
-# --- tap ------------------------------------------------------------------------------------
-
-
-_SUN_REASONS = {
-    "bad-format": "this card's link is malformed",
-    "bad-tag": "this card is not recognised",
-    "bad-mac": "this card's signature is not valid",
-    "unknown-card": "this card is not recognised",
-    "not-programmed": "this card was wiped",
-}
-
-_STATUS_REASONS = {
-    Card.Status.FROZEN: "this card is frozen",
-    Card.Status.CANCELED: "this card is canceled",
-    Card.Status.INACTIVE: "this card is not activated yet",
-}
-
-
-@dataclass(frozen=True)
-class WithdrawOffer:
-    """What the tap endpoint answers (LUD-03 withdrawRequest)."""
-
-    card: Card
-    k1: str
-    min_withdrawable_msat: int
-    max_withdrawable_msat: int
-    default_description: str
-
-
-def _refuse_tap(*, reason: str, card: Card | None, uid: str = "", counter: int | None = None, ip=None, code="tap-refused"):
-    tap_log_record(card=card, outcome=TapLog.Outcome.REJECTED, uid=uid, counter=counter, reason=reason, ip=ip)
-    error_class = RateLimited if code == "rate-limited" else TapRefused
-    return error_class(reason, code=code)
-
-
-def card_tap(*, p: str, c: str, ip: str | None = None) -> WithdrawOffer:
-    """Verify a tap and offer a withdrawal (see the module docstring); TapRefused otherwise."""
-    if ip and not ratelimit_hit(key=f"tap-ip:{ip}", limit=settings.CARD_RATE_LIMIT_PER_IP):
-        raise _refuse_tap(reason="too many taps from this address, try again in a minute", card=None, ip=ip, code="rate-limited")
-    try:
-        tap = card_sun_authenticate(p_hex=p or "", c_hex=c or "")
-    except crypto.SunError as exc:
-        raise _refuse_tap(reason=_SUN_REASONS.get(exc.reason, "this card is not recognised"), card=None, ip=ip)
-    card = tap.card
-    if not ratelimit_hit(key=f"tap-card:{card.pk}", limit=settings.CARD_RATE_LIMIT_PER_CARD):
-        raise _refuse_tap(reason="too many taps of this card, try again in a minute", card=card, uid=tap.uid, counter=tap.counter, ip=ip, code="rate-limited")
-    if card.status != Card.Status.ACTIVE:
-        raise _refuse_tap(reason=_STATUS_REASONS.get(card.status, "this card cannot pay"), card=card, uid=tap.uid, counter=tap.counter, ip=ip)
-    k1 = secrets.token_hex(32)
-    with transaction.atomic():
-        advanced = card_counter_advance(card=card, counter=tap.counter)
-        if advanced:
-            room = card_spending_room(card=card)
-            if room.max_msat >= settings.CARD_MIN_WITHDRAWABLE_MSAT:
-                now = timezone.now()
-                request = WithdrawRequest(
-                    card=card,
-                    k1_hash=_k1_hash(k1),
-                    counter=tap.counter,
-                    max_withdrawable_msat=room.max_msat,
-                    ip=ip,
-                    expires_at=now + timedelta(seconds=settings.CARD_K1_TTL_SECONDS),
-                )
-                request.full_clean(exclude=["card"], validate_unique=False, validate_constraints=False)
-                request.save(force_insert=True)
-                tap_log_record(card=card, outcome=TapLog.Outcome.ACCEPTED, uid=tap.uid, counter=tap.counter, ip=ip)
-    if not advanced:
-        raise _refuse_tap(
-            reason="this tap was already used (replayed link); tap the card again",
-            card=card, uid=tap.uid, counter=tap.counter, ip=ip,
-        )
-    if room.max_msat < settings.CARD_MIN_WITHDRAWABLE_MSAT:
-        reason = {
-            "daily limit": "this card's daily limit is reached",
-            "per-payment limit": "this card's per-payment limit is zero",
-        }.get(room.bound, "this card's balance is too low")
-        raise _refuse_tap(reason=reason, card=card, uid=tap.uid, counter=tap.counter, ip=ip)
-    return WithdrawOffer(
-        card=card,
-        k1=k1,
-        min_withdrawable_msat=settings.CARD_MIN_WITHDRAWABLE_MSAT,
-        max_withdrawable_msat=room.max_msat,
-        default_description=f"Flash Card {card.name}"[:639],
-    )
-
-
-def tap_offers_purge(*, older_than_seconds: int = 3600) -> int:
-    """Drop expired offers that were never paid with (run by a schedule); how many went.
-
-    Dead once expired: the tap log keeps the tap.
-    """
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    deleted, _ = WithdrawRequest.objects.filter(used_at__isnull=True, expires_at__lt=cutoff).delete()
-    return deleted
 
 
 # --- callback -------------------------------------------------------------------------------
@@ -259,50 +142,14 @@ def _decode(pr: str) -> _Invoice:
     )
 
 
-_BECH32 = {char: value for value, char in enumerate("qpzry9x8gf2tvdw0s3jn54khce6mua7l")}
-
-
-def _normalised(pr: str) -> str:
-    text = pr.strip().lower()
-    return text[len("lightning:"):] if text.startswith("lightning:") else text
-
-
-def _payment_hash_hint(text: str) -> str | None:
-    """The ``p`` field of a BOLT11 string, read without checking anything (BOLT #11 "Data
-    Part": 35-bit timestamp, tagged fields of type(5 bits) + data_length(10 bits) + data, then
-    a 520-bit signature; ``p`` is type 1 with 52 words = 256 bits + 4 padding bits).
-
-    Only used to find one of OUR invoices cheaply: the result counts only if the whole string
-    equals the BOLT11 our node issued, which our node signed; anything else is fully decoded.
-    """
-    separator = text.rfind("1")
-    if separator < 1:
-        return None
-    try:
-        words = [_BECH32[char] for char in text[separator + 1:]]
-    except KeyError:
-        return None
-    data = words[7 : len(words) - 104 - 6]  # drop timestamp, signature and bech32 checksum
-    index = 0
-    while index + 3 <= len(data):
-        tag, length = data[index], data[index + 1] * 32 + data[index + 2]
-        if tag == 1 and length == 52 and index + 3 + length <= len(data):
-            value = 0
-            for word in data[index + 3 : index + 3 + 52]:
-                value = (value << 5) | word
-            return (value >> 4).to_bytes(32, "big").hex()
-        index += 3 + length
-    return None
-
-
 def _invoice_to_pay(pr: str) -> tuple[_Invoice, object | None]:
     """The invoice behind ``pr`` and our node's row for it (None for anyone else's invoice).
 
     An invoice of our own node, presented exactly as the node issued it, is taken from our row
     (same network, amount and expiry as minted): the slow signature check adds nothing there.
     """
-    text = _normalised(pr)
-    hint = _payment_hash_hint(text)
+    text = bolt11_normalise(pr)
+    hint = bolt11_payment_hash_unchecked(text)
     row = lightning_invoice_get(payment_hash=hint) if hint else None
     if row is not None and row.bolt11.lower() == text:
         if row.expires_at <= timezone.now():
@@ -333,7 +180,7 @@ def _check_request(request: WithdrawRequest, now) -> None:
 
 def _check_card_and_limits(*, card: Card, amount_msat: int, request: WithdrawRequest) -> None:
     if card.status != Card.Status.ACTIVE:
-        raise TapRefused(_STATUS_REASONS.get(card.status, "this card cannot pay"), code="card-not-active")
+        raise TapRefused(STATUS_REASONS.get(card.status, "this card cannot pay"), code="card-not-active")
     if amount_msat > card.per_transaction_limit_msat:
         raise TapRefused("the amount is over this card's per-payment limit", code="over-limit")
     room = card_spending_room(card=card)
@@ -365,7 +212,7 @@ def card_withdraw(*, k1: str, pr: str, ip: str | None = None) -> WithdrawResult:
     try:
         with transaction.atomic():
             try:
-                request = withdraw_request_lock(k1_hash=_k1_hash(k1))
+                request = withdraw_request_lock(k1_hash=k1_hash(k1))
             except WithdrawRequest.DoesNotExist:
                 raise TapRefused("unknown payment request (k1)", code="k1-unknown")
             _check_request(request, now)

@@ -47,10 +47,14 @@ from invoices.onchain.services import (
     onchain_hot_wallet_open,
     onchain_hot_wallet_send,
 )
-from lightning.backends.base import LightningBackend, PaymentStatus
-from lightning.bolt11_helpers import decode_bolt11
-from lightning.errors import InvalidPaymentRequest, LightningError
-from lightning.services import server_node_client
+from lightning.selectors import decode_bolt11
+from lightning.services import (
+    InvalidPaymentRequest,
+    LightningBackend,
+    LightningError,
+    PaymentStatus,
+    server_node_client,
+)
 
 logger = logging.getLogger(__name__)
 

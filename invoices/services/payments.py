@@ -279,9 +279,7 @@ def invoice_own_node_payments_sync(*, limit: int = 500) -> int:
     """
     from invoices.models import StorePaymentMethod
     from invoices.services.store_payment_methods import connection_string_open
-    from lightning.backends.base import InvoiceState
-    from lightning.errors import LightningError
-    from lightning.services import store_node_client
+    from lightning.services import InvoiceState, LightningError, store_node_client
 
     now = timezone.now()
     prompts = list(

@@ -50,10 +50,11 @@ from invoices.selectors import (
     invoices_lightning_remainder_due,
 )
 from invoices.services.store_payment_methods import store_lightning_backend
-from lightning.backends.base import InvoiceState, LightningBackend
-from lightning.errors import LightningError
 from lightning.selectors import lightning_invoice_get
 from lightning.services import (
+    InvoiceState,
+    LightningBackend,
+    LightningError,
     lightning_invoice_cancel_on_node,
     lightning_invoice_create,
     lightning_invoice_mark_canceled,

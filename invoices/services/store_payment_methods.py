@@ -19,9 +19,8 @@ from flashpay.payment_method_ids import payment_method_id_describe, payment_meth
 from invoices.models import PaymentMethodId, StorePaymentMethod
 from invoices.onchain.descriptors import DescriptorError, parse_store_wallet
 from invoices.onchain.services import onchain_descriptor_register
-from lightning.connection import parse_pairs
-from lightning.errors import ConnectionStringError
-from lightning.services import server_node_client, store_node_client
+from lightning.selectors import parse_connection_string, parse_pairs
+from lightning.services import ConnectionStringError, server_node_client, store_node_client
 
 INTERNAL_NODE = "Internal Node"
 _NONCE_BYTES = 12
@@ -118,8 +117,6 @@ def _lightning_config(config) -> LightningConfig:
     if text.lower() == INTERNAL_NODE.lower():
         return LightningConfig(internal=True, connection_string=None)
     try:
-        from lightning.connection import parse_connection_string
-
         parse_connection_string(text)
     except ConnectionStringError as exc:
         raise FieldError(path, exc.message) from None

@@ -2,8 +2,8 @@
 
 import pytest
 
-from cards import services
 from cards.models import ProgrammingLink
+from cards.services.programming import card_program, programming_link_create
 from tests.fixtures.nodes import node_clients_forget
 
 
@@ -12,8 +12,8 @@ def program():
     """Program a card's chip through the real link flow; returns the ProgrammingResult."""
 
     def _program(card, *, uid: str = "04A39493CC8680"):
-        link = services.programming_link_create(card=card, kind=ProgrammingLink.Kind.PROGRAM)
-        return services.card_program(token=link.token, uid_hex=uid)
+        link = programming_link_create(card=card, kind=ProgrammingLink.Kind.PROGRAM)
+        return card_program(token=link.token, uid_hex=uid)
 
     return _program
 

@@ -5,8 +5,10 @@ import secrets
 import factory
 from django.contrib.auth import get_user_model
 
-from cards import crypto, selectors, services
+from cards import crypto, selectors
 from cards.models import Card, ProgrammingLink
+from cards.services.cards import card_activate, card_cancel, card_create, card_freeze
+from cards.services.programming import card_program, programming_link_create
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -28,20 +30,20 @@ class OperatorFactory(UserFactory):
 def make_card(**kwargs):
     """A card issued through the real service (so its invariants hold); returns CardCreated."""
     kwargs.setdefault("name", "Test card")
-    return services.card_create(**kwargs)
+    return card_create(**kwargs)
 
 
 def make_programmed_card(*, uid: str = "04A39493CC8680", status: str = "active", **kwargs) -> Card:
     """A card programmed through the real link flow and moved to ``status`` by the services."""
     card = make_card(**kwargs).card
-    link = services.programming_link_create(card=card, kind=ProgrammingLink.Kind.PROGRAM)
-    services.card_program(token=link.token, uid_hex=uid)
+    link = programming_link_create(card=card, kind=ProgrammingLink.Kind.PROGRAM)
+    card_program(token=link.token, uid_hex=uid)
     if status in {"active", "frozen"}:
-        services.card_activate(card=card)
+        card_activate(card=card)
     if status == "frozen":
-        services.card_freeze(card=card)
+        card_freeze(card=card)
     if status == "canceled":
-        services.card_cancel(card=card)
+        card_cancel(card=card)
     card.refresh_from_db()
     return card
 

@@ -6,8 +6,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from cards import services
 from cards.models import Card, CardEvent, IssuerKey, ProgrammingLink, TapLog
+from cards.services.cards import card_activate
+from cards.services.taps import tap_log_record
 
 from .factories import OperatorFactory, make_card
 
@@ -106,7 +107,7 @@ def test_search_by_uid_and_filter_by_status(admin_client, program):
 
 
 def test_freeze_action_asks_for_a_reason_then_freezes(admin_client, operator):
-    card = services.card_activate(card=make_card().card)
+    card = card_activate(card=make_card().card)
     url = reverse("admin:cards_card_changelist")
     # first post: confirmation page, nothing changed
     response = admin_client.post(url, {"action": "frozen_cards", "_selected_action": [card.pk]})
@@ -204,7 +205,7 @@ def test_issuer_key_added_in_admin_is_encrypted_and_active(admin_client):
 
 def test_tap_log_is_read_only(admin_client):
     card = make_card().card
-    entry = services.tap_log_record(
+    entry = tap_log_record(
         card=card,
         outcome="rejected",
         uid="04A39493CC8680",

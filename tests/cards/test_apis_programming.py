@@ -8,8 +8,13 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from cards import crypto, selectors, services
+from cards import crypto, selectors
 from cards.models import Card, CardEvent, ProgrammingLink
+from cards.services import programming
+from cards.services.cards import card_cancel
+from cards.services.issuer_keys import issuer_key_create
+from cards.services.programming import programming_link_create
+from cards.services.taps import card_counter_advance, card_sun_authenticate
 from tests.concurrency import run_together
 
 from .factories import make_card
@@ -20,7 +25,7 @@ UID = "04A39493CC8680"
 
 
 def _link(card, kind=ProgrammingLink.Kind.PROGRAM):
-    return services.programming_link_create(card=card, kind=kind)
+    return programming_link_create(card=card, kind=kind)
 
 
 def _post(url, body):
@@ -29,7 +34,7 @@ def _post(url, body):
 
 @pytest.fixture
 def issuer_secret():
-    key = services.issuer_key_create(label="test", key=bytes.fromhex("00" * 15 + "01"))
+    key = issuer_key_create(label="test", key=bytes.fromhex("00" * 15 + "01"))
     return selectors.issuer_key_secret(issuer_key=key)
 
 
@@ -83,7 +88,7 @@ def test_program_link_expires_after_ten_minutes(issuer_secret, monkeypatch):
     card = make_card().card
     link = _link(card)
     later = timezone.now() + timedelta(minutes=10, seconds=1)
-    monkeypatch.setattr(services.timezone, "now", lambda: later)
+    monkeypatch.setattr(programming.timezone, "now", lambda: later)
     response = _post(link.url, {"UID": UID})
     assert response.status_code == 410
     assert response.json()["code"] == "link-expired"
@@ -94,7 +99,7 @@ def test_program_link_expires_after_ten_minutes(issuer_secret, monkeypatch):
 def test_link_still_works_just_before_expiry(issuer_secret, monkeypatch):
     link = _link(make_card().card)
     later = timezone.now() + timedelta(minutes=9, seconds=50)
-    monkeypatch.setattr(services.timezone, "now", lambda: later)
+    monkeypatch.setattr(programming.timezone, "now", lambda: later)
     assert _post(link.url, {"UID": UID}).status_code == 200
 
 
@@ -142,7 +147,7 @@ def test_chip_of_another_live_card_is_refused(issuer_secret, program):
 def test_canceled_card_cannot_be_programmed(issuer_secret):
     card = make_card().card
     link = _link(card)
-    services.card_cancel(card=card, reason="damaged")
+    card_cancel(card=card, reason="damaged")
     assert _post(link.url, {"UID": UID}).json()["code"] == "link-revoked"
 
 
@@ -151,7 +156,7 @@ def test_reprogramming_bumps_the_key_version_and_resets_the_counter(issuer_secre
     card = make_card().card
     first = program(card, uid=UID)
     card.refresh_from_db()
-    assert services.card_counter_advance(card=card, counter=5)
+    assert card_counter_advance(card=card, counter=5)
     # when it is wiped and programmed again
     wipe = _link(card, ProgrammingLink.Kind.WIPE)
     assert _post(wipe.url, {"UID": UID}).status_code == 200
@@ -168,12 +173,12 @@ def test_reprogramming_bumps_the_key_version_and_resets_the_counter(issuer_secre
         uid=bytes.fromhex(UID), counter=1, k1=first.keys.k1, k2=first.keys.k2
     )
     with pytest.raises(crypto.SunError) as exc:
-        selectors.card_sun_authenticate(p_hex=old_p.hex(), c_hex=old_c.hex())
+        card_sun_authenticate(p_hex=old_p.hex(), c_hex=old_c.hex())
     assert exc.value.reason == "bad-mac"
     new_p, new_c = crypto.sun_make(
         uid=bytes.fromhex(UID), counter=1, k1=second.keys.k1, k2=second.keys.k2
     )
-    tap = selectors.card_sun_authenticate(p_hex=new_p.hex(), c_hex=new_c.hex())
+    tap = card_sun_authenticate(p_hex=new_p.hex(), c_hex=new_c.hex())
     assert (tap.card.pk, tap.counter) == (card.pk, 1)
     kinds = list(CardEvent.objects.filter(card=card).values_list("kind", flat=True))
     assert kinds.count(CardEvent.Kind.PROGRAMMED) == 2 and kinds.count(CardEvent.Kind.WIPED) == 1
@@ -197,7 +202,7 @@ def test_wipe_with_the_cards_lnurlw_returns_the_wipe_json(issuer_secret, program
     assert card.programmed_at is None and card.wiped_at is not None
     # a wiped card's taps are refused
     with pytest.raises(crypto.SunError) as exc:
-        selectors.card_sun_authenticate(p_hex=p.hex(), c_hex=c.hex())
+        card_sun_authenticate(p_hex=p.hex(), c_hex=c.hex())
     assert exc.value.reason == "not-programmed"
     # and the wipe link is spent
     assert _post(link.url, {"LNURLW": lnurlw}).status_code == 410
@@ -240,15 +245,15 @@ def test_counter_must_strictly_increase(issuer_secret, program):
     card = make_card().card
     program(card, uid=UID)
     card.refresh_from_db()
-    assert services.card_counter_advance(card=card, counter=7)
-    assert not services.card_counter_advance(card=card, counter=7)
-    assert not services.card_counter_advance(card=card, counter=6)
+    assert card_counter_advance(card=card, counter=7)
+    assert not card_counter_advance(card=card, counter=7)
+    assert not card_counter_advance(card=card, counter=6)
     assert Card.objects.get(pk=card.pk).last_counter == 7
 
 
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_fetches_exactly_one_gets_keys():
-    services.issuer_key_create(label="race")
+    issuer_key_create(label="race")
     card = make_card().card
     link = _link(card)
 

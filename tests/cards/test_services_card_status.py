@@ -2,8 +2,8 @@
 
 import pytest
 
-from cards import services
 from cards.models import Card, CardEvent
+from cards.services.cards import card_activate, card_cancel, card_claim, card_freeze, card_unfreeze
 from flashpay.errors import Conflict
 from flashpay.events.models import Event
 
@@ -13,10 +13,10 @@ pytestmark = pytest.mark.django_db
 S = Card.Status
 
 SERVICES = {
-    "activate": services.card_activate,
-    "freeze": services.card_freeze,
-    "unfreeze": services.card_unfreeze,
-    "cancel": services.card_cancel,
+    "activate": card_activate,
+    "freeze": card_freeze,
+    "unfreeze": card_unfreeze,
+    "cancel": card_cancel,
 }
 # (from, action) -> to; every pair not listed must be refused.
 ALLOWED = {
@@ -72,22 +72,22 @@ def test_transition_table(from_status, action):
 
 def test_activation_stamps_activated_at_once():
     card = make_card().card
-    card = services.card_activate(card=card)
+    card = card_activate(card=card)
     first = card.activated_at
     assert first is not None
-    card = services.card_freeze(card=card)
-    card = services.card_unfreeze(card=card)
+    card = card_freeze(card=card)
+    card = card_unfreeze(card=card)
     assert card.activated_at == first
 
 
 def test_stale_instance_cannot_skip_the_guard():
     # An admin page loaded while the card was frozen; meanwhile it was canceled elsewhere.
     card = make_card().card
-    services.card_activate(card=card)
+    card_activate(card=card)
     stale = Card.objects.get(pk=card.pk)
-    services.card_cancel(card=card, reason="stolen")
+    card_cancel(card=card, reason="stolen")
     with pytest.raises(Conflict):
-        services.card_unfreeze(card=stale)
+        card_unfreeze(card=stale)
     assert Card.objects.get(pk=card.pk).status == S.CANCELED
 
 
@@ -126,12 +126,12 @@ def test_claim_links_the_holder_once():
 
     created = make_card()
     alice, bob = UserFactory(), UserFactory()
-    card = services.card_claim(activation_code=created.activation_code, user=alice)
+    card = card_claim(activation_code=created.activation_code, user=alice)
     assert card.holder == alice
-    assert services.card_claim(activation_code=created.activation_code, user=alice).holder == alice
+    assert card_claim(activation_code=created.activation_code, user=alice).holder == alice
     with pytest.raises(NotFound):
-        services.card_claim(activation_code=created.activation_code, user=bob)
+        card_claim(activation_code=created.activation_code, user=bob)
     with pytest.raises(NotFound):
-        services.card_claim(activation_code="AAAA-BBBB-CCCC", user=bob)
+        card_claim(activation_code="AAAA-BBBB-CCCC", user=bob)
     assert Card.objects.get(pk=card.pk).holder == alice
     assert CardEvent.objects.filter(card=card, reason="claimed with activation code").count() == 1

@@ -111,7 +111,7 @@ def test_canceled_card_is_refused():
     card = make_programmed_card()
     fund_card(card, 10_000 * SAT)
     params = tap_params(card, 1)
-    from cards.services import card_cancel
+    from cards.services.cards import card_cancel
 
     card_cancel(card=card)
     response = APIClient().get(reverse("cards:tap"), params)
@@ -361,7 +361,7 @@ def test_expired_k1_is_refused(flashpay_node, settings):
 
 
 def test_card_frozen_between_tap_and_callback_is_refused(flashpay_node):
-    from cards.services import card_freeze
+    from cards.services.cards import card_freeze
 
     card = make_programmed_card()
     fund_card(card, 10_000 * SAT)

@@ -6,7 +6,12 @@ import pytest
 from bolt11.models.tags import TagChar, Tags
 from coincurve import PrivateKey
 
-from lightning.bolt11_helpers import decode_bolt11, require_amount
+from lightning.bolt11_helpers import (
+    bolt11_normalise,
+    bolt11_payment_hash_unchecked,
+    decode_bolt11,
+    require_amount,
+)
 from lightning.errors import InvalidPaymentRequest
 
 KEY = PrivateKey()
@@ -95,3 +100,16 @@ def test_require_amount():
         require_amount(open_amount)
     with pytest.raises(InvalidPaymentRequest):
         require_amount(open_amount, 0)
+
+
+def test_the_payment_hash_is_read_without_decoding():
+    text = make()
+    assert bolt11_payment_hash_unchecked(bolt11_normalise(text)) == decode_bolt11(text).payment_hash == "ab" * 32
+    # as a wallet may present it: upper case (QR) with the URI prefix
+    assert bolt11_normalise(f"  LIGHTNING:{text.upper()} ") == text
+
+
+@pytest.mark.parametrize("text", ["", "lnbcrt", "1" * 20, "lnbcrt1bbbbbb", "lnbcrt1" + "q" * 200, "lnbcrt1ob" + "q" * 120])
+def test_no_payment_hash_is_read_from_junk(text):
+    assert bolt11_payment_hash_unchecked(text) is None
+

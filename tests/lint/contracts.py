@@ -91,3 +91,59 @@ class ForbiddenExceptContract(Contract):
                     output.indent_cursor()
                     output.print_error(text, bold=False)
             output.new_line()
+
+
+class PublicSurfaceContract(Contract):
+    """Apps import each other only through their public modules: a module of one app may import a
+    module of another app only if that module's name has a public part (``services``,
+    ``selectors``) below the app, e.g. ``invoices.selectors``, ``invoices.services.invoices``,
+    ``invoices.onchain.services``; never ``invoices.models`` or ``invoices.onchain.rpc``. Direct
+    imports are what count: a public module may use its own app's internals.
+
+    Options:
+        apps:         the app packages held to this (each may import itself freely).
+        public_names: the module names that make a module public (default services, selectors).
+    """
+
+    type_name = "public_surface"
+
+    apps = fields.ListField(subfield=fields.ModuleField())
+    public_names = fields.ListField(subfield=fields.StringField(), required=False)
+
+    def check(self, graph, verbose: bool) -> ContractCheck:
+        apps = sorted(module.name for module in self.apps)
+        missing = [app for app in apps if app not in graph.modules]
+        if missing:
+            raise ValueError(f"Modules not found: {', '.join(missing)}.")
+        public = set(self.public_names or ("services", "selectors"))
+
+        def app_of(name: str) -> str | None:
+            root = name.split(".", 1)[0]
+            return root if root in apps else None
+
+        violations = []
+        for app in apps:
+            for importer in sorted({app, *graph.find_descendants(app)}):
+                for imported in sorted(graph.find_modules_directly_imported_by(importer)):
+                    owner = app_of(imported)
+                    if owner is None or owner == app:
+                        continue
+                    if public & set(imported.split(".")[1:]):
+                        continue
+                    lines = [
+                        detail["line_number"]
+                        for detail in graph.get_import_details(importer=importer, imported=imported)
+                    ]
+                    violations.append({"importer": importer, "imported": imported, "lines": lines})
+            output.verbose_print(verbose, f"Checked {app}.")
+        return ContractCheck(kept=not violations, metadata={"violations": violations})
+
+    def render_broken_contract(self, check: ContractCheck) -> None:
+        for violation in check.metadata["violations"]:
+            lines = ", ".join(f"l.{number}" for number in violation["lines"] if number is not None)
+            output.print_error(
+                f"{violation['importer']} -> {violation['imported']} ({lines or 'l.?'}): "
+                "not a services or selectors module of its app",
+                bold=False,
+            )
+            output.new_line()

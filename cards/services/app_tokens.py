@@ -1,18 +1,16 @@
-"""Writes for the Flash app: cardholder tokens and limits a cardholder sets on their own card."""
+"""Flash app sign-in: bearer tokens for cardholders (stored only as hashes), issued and revoked."""
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.utils import timezone
 
-from cards.models import AppToken, Card
+from cards.models import AppToken
 from cards.selectors import app_token_hash
-from cards.services import card_update
-from flashpay.errors import ApplicationError, FieldError
+from flashpay.errors import ApplicationError
 
 
 class LoginFailed(ApplicationError):
@@ -47,22 +45,3 @@ def app_token_revoke(*, app_token: AppToken) -> AppToken:
     app_token.revoked_at = timezone.now()
     app_token.save(update_fields=["revoked_at"])
     return app_token
-
-
-def card_limits_set_by_holder(*, card: Card, per_transaction_limit_msat: int, daily_limit_msat: int, user) -> Card:
-    """The holder's own limits, within the program maximums (CARD_APP_MAX_*)."""
-    if per_transaction_limit_msat > settings.CARD_APP_MAX_PER_TRANSACTION_MSAT:
-        raise FieldError(
-            "per_transaction_limit_msat",
-            f"cannot exceed the program maximum of {settings.CARD_APP_MAX_PER_TRANSACTION_MSAT} msat",
-        )
-    if daily_limit_msat > settings.CARD_APP_MAX_DAILY_MSAT:
-        raise FieldError("daily_limit_msat", f"cannot exceed the program maximum of {settings.CARD_APP_MAX_DAILY_MSAT} msat")
-    return card_update(
-        card=card,
-        name=card.name,
-        holder=card.holder,
-        per_transaction_limit_msat=per_transaction_limit_msat,
-        daily_limit_msat=daily_limit_msat,
-        actor=user,
-    )
