@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import threading
 
+from rest_framework import serializers
+
 _reused = threading.local()
 
 
@@ -31,3 +33,15 @@ class ReusedFieldsMixin:
         for field in implicit:
             field.source = None  # Field.bind sets it again, and refuses a source equal to the name
         return dict(fields)  # the BindingDict binds each field to this instance
+
+
+class ReceiptOptionsSerializer(serializers.Serializer):
+    """Greenfield ``ReceiptOptions`` of a store or an invoice: null leaves an option to the next
+    level (the invoice's to its store's, the store's to BTCPay's default, true)."""
+
+    enabled = serializers.BooleanField(required=False, allow_null=True, default=None)
+    showQR = serializers.BooleanField(required=False, allow_null=True, default=None)
+    showPayments = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+    class Meta:
+        ref_name = "ReceiptOptions"

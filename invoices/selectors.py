@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 
+from flashpay.accounts.selectors import receipt_options
 from flashpay.errors import NotFound
 from flashpay.money import MSAT_PER_BTC, MSAT_PER_SAT
 from flashpay.payment_method_ids import payment_method_id_parse
@@ -172,7 +173,8 @@ def invoice_data(invoice: Invoice, *, payments: list[InvoicePayment] | None = No
         "archived": invoice.archived,
         "metadata": invoice.metadata,
         "checkout": invoice.checkout,
-        "receipt": invoice.receipt,
+        # resolved at creation; invoices made before that kept nulls for the defaults
+        "receipt": receipt_options(invoice.receipt),
     }
 
 

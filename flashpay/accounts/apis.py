@@ -16,15 +16,28 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from flashpay.accounts import policies, selectors, services
-from flashpay.accounts.models import APIKey, NetworkFeeMode, SpeedPolicy, Store, StoreRole
+from flashpay.accounts.models import (
+    DEFAULT_LIGHTNING_DESCRIPTION_TEMPLATE,
+    APIKey,
+    NetworkFeeMode,
+    SpeedPolicy,
+    Store,
+    StoreRole,
+)
 from flashpay.accounts.permissions import (
     GreenfieldPermission,
     greenfield_permission,
     request_permission_set,
     require_permission,
 )
+from flashpay.errors import FieldError
 from flashpay.idempotency.apis import idempotent
-from flashpay.payment_method_ids import payment_method_id_describe, payment_method_id_parse
+from flashpay.payment_method_ids import (
+    PaymentMethodId,
+    payment_method_id_describe,
+    payment_method_id_parse,
+)
+from flashpay.serializers import ReceiptOptionsSerializer
 
 logger = logging.getLogger(__name__)
 
@@ -161,6 +174,8 @@ class NullableText(serializers.CharField):
         super().__init__(required=False, allow_null=True, allow_blank=True, **kwargs)
 
     def run_validation(self, data=serializers.empty):
+        if data is serializers.empty and getattr(self.root, "partial", False):
+            raise serializers.SkipField()  # left out of a merge (PUT): keep the stored value
         if data is None or data is serializers.empty:
             return ""
         return super().run_validation(data)
@@ -171,6 +186,32 @@ class NullableText(serializers.CharField):
 
 class NullableUrl(NullableText, serializers.URLField):
     pass
+
+
+class UrlOrEmpty(NullableUrl):
+    """A URL BTCPay shows as null when unset, but which the official PHP client reads as a string
+    (``Store::getWebsite(): string`` throws on null): shown as "" instead."""
+
+    def to_representation(self, value):
+        return value or ""
+
+
+class TextOrEmpty(NullableText):
+    """As ``UrlOrEmpty``, for text (``Store::getHtmlTitle(): string``)."""
+
+    def to_representation(self, value):
+        return value or ""
+
+
+class TextWithDefault(NullableText):
+    """Text with BTCPay's default: null or empty in a request means the default, which is shown."""
+
+    def __init__(self, *, shown_default: str, **kwargs):
+        self.shown_default = shown_default
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        return value or self.shown_default
 
 
 class NullableHexColor(NullableText, serializers.RegexField):
@@ -187,13 +228,49 @@ def _payment_method_id(value) -> str:
     return method_id.value
 
 
-@extend_schema_field({"type": "string", "nullable": True, "example": "BTC-CHAIN"})
-class NullablePaymentMethodId(NullableText):
-    """Any spelling BTCPay accepts (BTC, BTC_LN, BTC-LightningNetwork...); stored and shown canonical."""
+@extend_schema_field({"type": "string", "example": "BTC-CHAIN"})
+class DefaultPaymentMethodField(NullableText):
+    """Any spelling BTCPay accepts (BTC, BTC_LN, BTC-LightningNetwork...); stored and shown canonical.
+
+    Unset, it shows BTC-CHAIN, the method BTCPay's checkout settings pick first (and save as the
+    store's default once the merchant saves them); BTCPay's API shows null until then, which the
+    official PHP client (``Store::getDefaultPaymentMethod(): string``) cannot read.
+    """
 
     def run_validation(self, data=serializers.empty):
         value = super().run_validation(data)
         return _payment_method_id(value) if value else ""
+
+    def to_representation(self, value):
+        return value or PaymentMethodId.BTC_CHAIN.value
+
+
+@extend_schema_field(ReceiptOptionsSerializer)
+class StoreReceiptField(serializers.Field):
+    """Stored as the merchant set it; shown with every option resolved, as BTCPay shows it."""
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, allow_null=True, **kwargs)
+
+    def get_default(self):
+        return None
+
+    def to_internal_value(self, data):
+        options = ReceiptOptionsSerializer(data=data)
+        options.is_valid(raise_exception=True)
+        return dict(options.validated_data)
+
+    def to_representation(self, value):
+        return selectors.receipt_options(value)
+
+
+class GreenfieldNumberField(serializers.DecimalField):
+    """A decimal shown as a JSON number: whole values as integers (``0``, not ``0.0``), since the
+    official PHP client reads ``Store::getPaymentTolerance(): int`` under strict types."""
+
+    def to_representation(self, value):
+        value = super().to_representation(value)
+        return int(value) if value == value.to_integral_value() else float(value)
 
 
 class PaymentMethodCriteriaSerializer(serializers.Serializer):
@@ -234,9 +311,9 @@ class PaymentMethodCriteriaField(serializers.Field):
         return []
 
     def validate_empty_values(self, data):
-        if data is None or data is serializers.empty:
+        if data is None:
             return True, []
-        return super().validate_empty_values(data)
+        return super().validate_empty_values(data)  # left out: [] on create, kept on a merge
 
     def to_internal_value(self, data):
         items = PaymentMethodCriteriaSerializer(data=data, many=True)
@@ -259,11 +336,13 @@ class PaymentMethodCriteriaField(serializers.Field):
 class StoreSettingsSerializer(serializers.Serializer):
     """Greenfield ``StoreBaseData`` (camelCase) onto Store fields (``source``).
 
-    As in BTCPay, PUT replaces the whole store: a field left out returns to its default.
+    As in BTCPay 2.x (``MergeStoreRequestWithTemplate``, since 2.1.2), a request is merged into
+    the store (PUT) or into the defaults (POST): a field left out or sent as null keeps its value.
+    Fields BTCPay never shows as null are never null here either (see the field classes).
     """
 
     name = serializers.CharField(max_length=200)
-    website = NullableUrl(max_length=500)
+    website = UrlOrEmpty(max_length=500)
     supportUrl = NullableText(source="support_url", max_length=500)
     logoUrl = NullableText(source="logo_url", max_length=500)
     cssUrl = NullableText(source="css_url", max_length=500)
@@ -296,8 +375,10 @@ class StoreSettingsSerializer(serializers.Serializer):
     speedPolicy = serializers.ChoiceField(
         SpeedPolicy.choices, source="speed_policy", required=False, default=SpeedPolicy.MEDIUM
     )
-    lightningDescriptionTemplate = NullableText(source="lightning_description_template", max_length=500)
-    paymentTolerance = serializers.DecimalField(
+    lightningDescriptionTemplate = TextWithDefault(
+        source="lightning_description_template", max_length=500, shown_default=DEFAULT_LIGHTNING_DESCRIPTION_TEMPLATE
+    )
+    paymentTolerance = GreenfieldNumberField(
         source="payment_tolerance",
         max_digits=5,
         decimal_places=2,
@@ -311,7 +392,7 @@ class StoreSettingsSerializer(serializers.Serializer):
     anyoneCanCreateInvoice = serializers.BooleanField(
         source="anyone_can_create_invoice", required=False, default=False
     )
-    receipt = serializers.JSONField(required=False, allow_null=True, default=None)
+    receipt = StoreReceiptField()
     lightningAmountInSatoshi = serializers.BooleanField(
         source="lightning_amount_in_satoshi", required=False, default=False
     )
@@ -331,7 +412,7 @@ class StoreSettingsSerializer(serializers.Serializer):
         source="recommended_fee_block_target", min_value=1, max_value=1008, required=False, default=1
     )
     defaultLang = serializers.CharField(source="default_lang", max_length=20, required=False, default="en")
-    htmlTitle = NullableText(source="html_title", max_length=200)
+    htmlTitle = TextOrEmpty(source="html_title", max_length=200)
     networkFeeMode = serializers.ChoiceField(
         NetworkFeeMode.choices,
         source="network_fee_mode",
@@ -353,12 +434,21 @@ class StoreSettingsSerializer(serializers.Serializer):
     lazyPaymentMethods = serializers.BooleanField(
         source="lazy_payment_methods", required=False, default=False
     )
-    defaultPaymentMethod = NullablePaymentMethodId(source="default_payment_method", max_length=100)
+    defaultPaymentMethod = DefaultPaymentMethodField(source="default_payment_method", max_length=100)
     paymentMethodCriteria = PaymentMethodCriteriaField(source="payment_method_criteria")
 
 
     class Meta:
         ref_name = "StoreBaseData"
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        # DRF shows a null attribute as null without asking the field; these two never are
+        data["receipt"] = selectors.receipt_options(instance.receipt)
+        data["paymentMethodCriteria"] = self.fields["paymentMethodCriteria"].to_representation(
+            instance.payment_method_criteria
+        )
+        return data
 
 
 class StoreDataSerializer(StoreSettingsSerializer):
@@ -368,12 +458,15 @@ class StoreDataSerializer(StoreSettingsSerializer):
         ref_name = "StoreData"
 
 
-def _store_input(request) -> tuple[str, dict]:
-    serializer = StoreSettingsSerializer(data=request.data)
+def _store_input(request, *, partial: bool) -> tuple[str | None, dict]:
+    """(name, settings) from the body; null fields are left out, as BTCPay's merge ignores them."""
+    if not isinstance(request.data, dict):
+        raise FieldError("", "The body must be a JSON object")
+    data = {key: value for key, value in request.data.items() if value is not None}
+    serializer = StoreSettingsSerializer(data=data, partial=partial)
     serializer.is_valid(raise_exception=True)
     settings = dict(serializer.validated_data)
-    name = settings.pop("name")
-    return name, settings
+    return settings.pop("name", None), settings
 
 
 def _store_data(store: Store) -> dict:
@@ -412,7 +505,7 @@ class StoreCreateApi(APIView):
     def post(self, request):
         # A new store has no id yet, so only an unscoped canmodifystoresettings may create one.
         require_permission(request=request, policy=policies.CAN_MODIFY_STORE_SETTINGS)
-        name, settings = _store_input(request)
+        name, settings = _store_input(request, partial=False)
         store = services.store_create(user=request.user, name=name, settings=settings)
         return Response(_store_data(store))
 
@@ -446,8 +539,8 @@ class StoreUpdateApi(APIView):
     @greenfield_permission(policies.CAN_MODIFY_STORE_SETTINGS)
     def put(self, request, storeId: str):
         store = selectors.store_get(store_id=storeId)
-        name, settings = _store_input(request)
-        store = services.store_update(store=store, name=name, settings=settings)
+        name, settings = _store_input(request, partial=True)
+        store = services.store_update(store=store, name=name or store.name, settings=settings)
         return Response(_store_data(store))
 
 

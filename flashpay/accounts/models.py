@@ -40,6 +40,10 @@ class NetworkFeeMode(models.TextChoices):
     NEVER = "Never"
 
 
+# BTCPay's StoreBlob.LightningDescriptionTemplate when the merchant set none.
+DEFAULT_LIGHTNING_DESCRIPTION_TEMPLATE = "Paid to {StoreName} (Order ID: {OrderId})"
+
+
 class Store(models.Model):
     """A merchant's store: Greenfield ``StoreData``; invoices and settings hang off it."""
 
@@ -70,6 +74,7 @@ class Store(models.Model):
     speed_policy = models.CharField(
         max_length=20, choices=SpeedPolicy.choices, default=SpeedPolicy.MEDIUM
     )
+    # empty: DEFAULT_LIGHTNING_DESCRIPTION_TEMPLATE
     lightning_description_template = models.CharField(max_length=500, blank=True, default="")
     # Percent of the amount that may be missing for an invoice to count as paid.
     payment_tolerance = models.DecimalField(
@@ -80,6 +85,7 @@ class Store(models.Model):
     )
     archived = models.BooleanField(default=False)
     anyone_can_create_invoice = models.BooleanField(default=False)
+    # the store's ReceiptOptions as set (an option left null falls back to BTCPay's default, true)
     receipt = models.JSONField(blank=True, null=True)
     lightning_amount_in_satoshi = models.BooleanField(default=False)
     lightning_private_route_hints = models.BooleanField(default=False)

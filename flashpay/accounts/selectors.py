@@ -25,6 +25,19 @@ def api_key_get_by_secret(*, secret: str) -> APIKey | None:
     return API_KEY_BY_HASH.first([api_key_hash(secret)])
 
 
+RECEIPT_OPTIONS = ("enabled", "showQR", "showPayments")
+
+
+def receipt_options(*levels: dict | None) -> dict[str, bool]:
+    """Greenfield ``ReceiptOptions`` with every value set: the first level that sets an option
+    (an invoice's, then its store's) wins, else BTCPay's default, true (``ReceiptOptions.Merge``)."""
+    merged = dict.fromkeys(RECEIPT_OPTIONS, True)
+    for level in reversed(levels):
+        if isinstance(level, dict):
+            merged.update({key: bool(level[key]) for key in RECEIPT_OPTIONS if level.get(key) is not None})
+    return merged
+
+
 def store_get(*, store_id: str) -> Store:
     store = STORE_BY_ID.first([store_id])
     if store is None:

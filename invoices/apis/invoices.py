@@ -27,7 +27,7 @@ from flashpay.accounts.selectors import store_get
 from flashpay.errors import FieldError
 from flashpay.idempotency.apis import idempotent
 from flashpay.payment_method_ids import PaymentMethodId, payment_method_id_parse
-from flashpay.serializers import ReusedFieldsMixin
+from flashpay.serializers import ReceiptOptionsSerializer, ReusedFieldsMixin
 from invoices import selectors
 from invoices.apis.shapes import (
     EMPTY_OK,
@@ -100,15 +100,6 @@ class CheckoutOptionsSerializer(serializers.Serializer):
 
     class Meta:
         ref_name = "CheckoutOptions"
-
-
-class ReceiptOptionsSerializer(serializers.Serializer):
-    enabled = serializers.BooleanField(required=False, allow_null=True)
-    showQR = serializers.BooleanField(required=False, allow_null=True)
-    showPayments = serializers.BooleanField(required=False, allow_null=True)
-
-    class Meta:
-        ref_name = "ReceiptOptions"
 
 
 def _not_null(data: dict) -> dict:

@@ -9,7 +9,8 @@ from decimal import ROUND_HALF_EVEN, ROUND_UP, Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from flashpay.accounts.models import Store
+from flashpay.accounts.models import DEFAULT_LIGHTNING_DESCRIPTION_TEMPLATE, Store
+from flashpay.accounts.selectors import receipt_options
 from flashpay.errors import FieldError
 from flashpay.money import Msat
 from flashpay.payment_method_ids import payment_method_id_describe, payment_method_id_parse
@@ -169,16 +170,13 @@ def _resolve_checkout(
     )
 
 
-def _resolve_receipt(receipt: dict) -> dict:
-    return {
-        "enabled": receipt.get("enabled") if receipt.get("enabled") is not None else True,
-        "showQR": receipt.get("showQR"),
-        "showPayments": receipt.get("showPayments"),
-    }
+def _resolve_receipt(*, store: Store, receipt: dict) -> dict:
+    """The invoice's receipt options, else the store's, else BTCPay's defaults (all true)."""
+    return receipt_options(receipt, store.receipt)
 
 
 def _ln_description(*, store: Store, invoice_id: str, metadata: dict) -> str:
-    template = store.lightning_description_template or "Paid to {StoreName} (Order ID: {OrderId})"
+    template = store.lightning_description_template or DEFAULT_LIGHTNING_DESCRIPTION_TEMPLATE
     text = (
         template.replace("{StoreName}", store.name)
         .replace("{ItemDescription}", str(metadata.get("itemDesc") or ""))
@@ -340,7 +338,7 @@ def invoice_create(
     terms = _resolve_checkout(store=store, checkout=checkout, methods=methods, default_method=default_method)
     invoice = _new_invoice(
         store=store, amount=amount, currency=currency, price=price, terms=terms,
-        receipt=_resolve_receipt(dict(receipt or {})), metadata=metadata,
+        receipt=_resolve_receipt(store=store, receipt=dict(receipt or {})), metadata=metadata,
         search_terms=[str(t) for t in (additional_search_terms or [])],
     )
     # Field checks only, before any node is called: the database enforces the check and unique
