@@ -1,4 +1,5 @@
-"""Project-wide API endpoints (health)."""
+"""Project-wide API endpoints (health, the checkout's languages)."""
+from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -21,3 +22,20 @@ class HealthApi(APIView):
     def get(self, request):
         database_ping()
         return Response(self.OutputSerializer({"synchronized": True}).data)
+
+
+class LanguagesApi(APIView):
+    """BTCPay's ``GET /misc/lang``: the checkout's languages (``checkout.defaultLanguage``, ``?lang=``);
+    any signed-in caller, as in BTCPay."""
+
+    class OutputSerializer(serializers.Serializer):
+        code = serializers.CharField()
+        currentLanguage = serializers.CharField()
+
+        class Meta:
+            ref_name = "Language"
+
+    @extend_schema(operation_id="langCodes", responses={200: OutputSerializer(many=True)}, tags=["Miscelleneous"])
+    def get(self, request):
+        languages = [{"code": code, "currentLanguage": name} for code, name in settings.LANGUAGES]
+        return Response(self.OutputSerializer(languages, many=True).data)

@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/health", apis.HealthApi.as_view(), name="health"),
+    path("misc/lang", apis.LanguagesApi.as_view(), name="misc-lang"),
     path("", include("flashpay.accounts.urls")),
     path("cards/", include("cards.urls")),
     path("api/app/v1/", include("cards.app_urls")),

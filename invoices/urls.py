@@ -4,7 +4,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 
 from invoices.apis import invoices as inv
 from invoices.apis import legacy_paths as legacy
-from invoices.apis import lnurl
+from invoices.apis import lnurl, rates, server
 from invoices.apis import payment_methods as pm
 
 
@@ -65,6 +65,12 @@ urlpatterns = [
         rf"{_STORE_RE}/payment-methods/(?:{_LN}|{_any_case('LNURLPay')})/(?P<cryptoCode>[^/]+)$",
         legacy.UnsupportedInV2Api.as_view(),
     ),
+    path("api/v1/server/info", server.ServerInfoApi.as_view(), name="server-info"),
+    path("misc/rate-sources", rates.RateSourcesApi.as_view(), name="misc-rate-sources"),
+    path(f"{_STORE}/rates", rates.StoreRatesApi.as_view(), name="store-rates"),
+    path(f"{_STORE}/rates/configuration", rates.RateConfigurationAliasApi.as_view()),
+    path(f"{_STORE}/rates/configuration/preview", rates.RateConfigurationPreviewApi.as_view(), name="store-rates-preview"),
+    path(f"{_STORE}/rates/configuration/<str:rateSource>", rates.RateConfigurationApi.as_view(), name="store-rates-configuration"),
     path(f"{_STORE}/payment-methods", pm.StorePaymentMethodListApi.as_view(), name="store-payment-methods"),
     path(
         f"{_STORE}/payment-methods/<str:paymentMethodId>",

@@ -709,3 +709,90 @@ class StoreUserRemoveApi(APIView):
 class StoreUserDetailApi(StoreUserUpdateApi, StoreUserRemoveApi):
     pass
 
+
+
+class PermissionMetadataApi(APIView):
+    """BTCPay's ``GET /misc/permissions``: every policy and what it includes; any signed-in caller."""
+
+    class OutputSerializer(serializers.Serializer):
+        name = serializers.CharField()
+        included = serializers.ListField(child=serializers.CharField())
+
+        class Meta:
+            ref_name = "PermissionMetadata"
+
+    @extend_schema(
+        operation_id="permissionsMetadata",
+        tags=["Miscelleneous"],
+        responses={200: OutputSerializer(many=True), 401: ERROR},
+    )
+    def get(self, request):
+        return Response(self.OutputSerializer(policies.permission_metadata(), many=True).data)
+
+
+class ApplicationUserDataSerializer(serializers.Serializer):
+    """Greenfield ``ApplicationUserData``. FlashPay neither confirms e-mails nor approves sign-ups,
+    so it requires neither, and a user counts as approved; there is no store quota per user."""
+
+    id = serializers.CharField(source="pk")
+    email = serializers.CharField()
+    name = serializers.SerializerMethodField()
+    imageUrl = serializers.SerializerMethodField()
+    invitationUrl = serializers.SerializerMethodField()
+    emailConfirmed = serializers.SerializerMethodField()
+    requiresEmailConfirmation = serializers.SerializerMethodField()
+    approved = serializers.SerializerMethodField()
+    requiresApproval = serializers.SerializerMethodField()
+    storeQuota = serializers.SerializerMethodField()
+    created = serializers.SerializerMethodField()
+    disabled = serializers.SerializerMethodField()
+    roles = serializers.SerializerMethodField()
+
+    class Meta:
+        ref_name = "ApplicationUserData"
+
+    def get_name(self, user) -> str | None:
+        return user.get_full_name() or None
+
+    def get_imageUrl(self, user) -> str | None:  # noqa: N802 (Greenfield's name)
+        return None
+
+    def get_invitationUrl(self, user) -> str | None:  # noqa: N802
+        return None
+
+    def get_emailConfirmed(self, user) -> bool:  # noqa: N802
+        return False
+
+    def get_requiresEmailConfirmation(self, user) -> bool:  # noqa: N802
+        return False
+
+    def get_approved(self, user) -> bool:
+        return True
+
+    def get_requiresApproval(self, user) -> bool:  # noqa: N802
+        return False
+
+    def get_storeQuota(self, user) -> int | None:  # noqa: N802
+        return None
+
+    def get_created(self, user) -> int:
+        return int(user.date_joined.timestamp())
+
+    def get_disabled(self, user) -> bool:
+        return not user.is_active
+
+    def get_roles(self, user) -> list[str]:
+        return ["ServerAdmin"] if user.is_superuser else []
+
+
+class UserMeApi(APIView):
+    permission_classes = [GreenfieldPermission]
+
+    @extend_schema(
+        operation_id="Users_GetCurrentUser",
+        tags=["Users"],
+        responses={200: ApplicationUserDataSerializer, 401: ERROR, 403: ERROR},
+    )
+    @greenfield_permission(policies.CAN_VIEW_PROFILE)
+    def get(self, request):
+        return Response(ApplicationUserDataSerializer(request.user).data)

@@ -107,6 +107,17 @@ class Store(models.Model):
     lazy_payment_methods = models.BooleanField(default=False)
     default_payment_method = models.CharField(max_length=50, blank=True, default="")
     payment_method_criteria = models.JSONField(blank=True, null=True)
+    # Greenfield's store rate configuration (invoices/apis/rates.py): the spread in percent, shared
+    # by the primary and fallback sources as in BTCPay; a source id of invoices.rates ("" = the
+    # server's order of sources); the fallback source, null while fallback rates are disabled.
+    rate_spread = models.DecimalField(
+        max_digits=7,
+        decimal_places=4,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("99.9999"))],
+    )
+    rate_preferred_source = models.CharField(max_length=50, blank=True, default="")
+    rate_fallback_source = models.CharField(max_length=50, blank=True, null=True, default=None)  # noqa: DJ001 (null: disabled)
     created_at = models.DateTimeField(auto_now_add=True)
 
     members = models.ManyToManyField(User, through="StoreMember", related_name="stores")

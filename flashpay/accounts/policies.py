@@ -272,3 +272,12 @@ def role_policies(role: str) -> frozenset[str]:
     for policy in ROLE_PERMISSIONS.get(role, ()):
         out |= implied_policies(policy)
     return frozenset(out)
+
+
+def permission_metadata() -> list[dict]:
+    """BTCPay's ``/misc/permissions``: each policy (``unrestricted`` too) with every policy it
+    includes besides itself, both sorted without regard to case."""
+    return [
+        {"name": policy, "included": sorted(implied_policies(policy) - {policy}, key=str.lower)}
+        for policy in sorted(ALL_POLICIES, key=str.lower)
+    ]

@@ -166,3 +166,18 @@ def api_key_update(*, api_key: APIKey, label: str, permissions: list[str]) -> AP
 def api_key_delete(*, api_key: APIKey) -> None:
     """Revoke a key: the row goes, so the secret stops authenticating at once."""
     api_key.delete()
+
+
+@transaction.atomic
+def store_rate_settings_update(
+    *, store: Store, spread_percent, source: str, fallback: bool = False
+) -> Store:
+    """Set the store's rate spread (shared by both sources, as in BTCPay) and its primary or
+    fallback source ("" = the server's order). Setting the fallback enables it."""
+    store = store_lock(store_id=store.pk)
+    store.rate_spread = spread_percent
+    field = "rate_fallback_source" if fallback else "rate_preferred_source"
+    setattr(store, field, source)
+    store.full_clean()
+    store.save(update_fields=["rate_spread", field])
+    return store

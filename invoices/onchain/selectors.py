@@ -78,3 +78,46 @@ def onchain_hot_wallet_transaction_get(*, client: BitcoindClient, txid: str) -> 
     fee = tx.get("fee")  # negative BTC, for a send of the wallet
     fee_msat = -Msat.from_btc(str(fee)).value if isinstance(fee, Decimal | int) and not isinstance(fee, bool) else 0
     return HotWalletTransaction(txid=txid, confirmations=confirmations, fee_msat=fee_msat)
+
+
+# ---------------------------------------------------------------------------- sync status
+
+
+def onchain_sync_status() -> dict:
+    """BTCPay's sync status of the chain (``ApplicationServerInfoSyncStatusData``, BTC-CHAIN):
+    the node's headers, blocks and verification progress, and how far the watcher has followed.
+
+    ``available``: the node is out of its initial block download, has every block it has a header
+    for, and the watcher's cursor is at its tip (payments up to now are seen). A node that does
+    not answer is not available; nothing raises.
+    """
+    from django.conf import settings
+
+    from invoices.onchain.clients import bitcoind_client_open
+    from invoices.onchain.rpc import NodeError
+
+    cursor = onchain_cursor_get(wallet=settings.BITCOIND_WALLET)
+    sync_height = cursor.block_height if cursor is not None else None
+    client = bitcoind_client_open(timeout=5.0)
+    try:
+        info = client.get_blockchain_info()
+    except NodeError:
+        info = None
+    finally:
+        client.close()
+    if info is None:
+        return {"paymentMethodId": "BTC-CHAIN", "nodeInformation": None, "chainHeight": sync_height or 0,
+                "syncHeight": sync_height, "available": False}
+    headers, blocks = int(info.get("headers", 0)), int(info.get("blocks", 0))
+    synced_node = not info.get("initialblockdownload", False) and headers == blocks
+    return {
+        "paymentMethodId": "BTC-CHAIN",
+        "nodeInformation": {
+            "headers": headers,
+            "blocks": blocks,
+            "verificationProgress": float(info.get("verificationprogress", 0)),
+        },
+        "chainHeight": blocks,
+        "syncHeight": sync_height,
+        "available": synced_node and sync_height is not None and sync_height >= blocks,
+    }

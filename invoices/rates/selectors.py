@@ -231,3 +231,20 @@ def rate_sources_list() -> list[RateSourceInfo]:
     enabled = enabled_source_ids()
     infos = source_infos()
     return sorted(infos, key=lambda info: enabled.index(info.id) if info.id in enabled else len(enabled))
+
+
+def store_rate_sources(*, preferred: str = "", fallback: str | None = None) -> list[str]:
+    """A store's source preference: its primary and fallback sources first, then the server's
+    order. A source the operator has since disabled is skipped rather than failing every invoice."""
+    enabled = enabled_source_ids()
+    chosen = [s for s in (preferred, fallback or "") if s and s in enabled]
+    return list(dict.fromkeys(chosen + enabled))
+
+
+def store_rate_get(*, store, pair: str) -> Rate:
+    """``rate_get`` with the store's rate configuration (spread, preferred and fallback sources)."""
+    return rate_get(
+        pair=pair,
+        spread_percent=store.rate_spread,
+        source_preference=store_rate_sources(preferred=store.rate_preferred_source, fallback=store.rate_fallback_source),
+    )

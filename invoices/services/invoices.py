@@ -29,7 +29,7 @@ from invoices.models import (
 )
 from invoices.onchain.clients import bitcoind_client
 from invoices.onchain.services import onchain_watch_address
-from invoices.rates.selectors import rate_get
+from invoices.rates.selectors import store_rate_get
 from invoices.selectors import BITCOIN_CURRENCIES, manual_marking_statuses
 from invoices.services.lnurl import lnurl_encode, lnurl_pay_url
 from invoices.services.payments import (
@@ -117,25 +117,25 @@ def _default_method(*, requested, methods: list[StorePaymentMethod]) -> str | No
     return parsed.value
 
 
-def _amount_msat(*, amount: Decimal, currency: str) -> tuple[int, Decimal | None]:
+def _amount_msat(*, store: Store, amount: Decimal, currency: str) -> tuple[int, Decimal | None]:
     """(msat due, locked rate or None). Fiat at the bid, rounded up to whole sats for the payer."""
     if currency in BITCOIN_CURRENCIES:
         msat = (amount * BITCOIN_CURRENCIES[currency]).to_integral_value(rounding=ROUND_UP)
         return int(msat), None
-    rate = rate_get(pair=f"BTC_{currency}")  # RateUnavailable (422) names the pair
+    rate = store_rate_get(store=store, pair=f"BTC_{currency}")  # RateUnavailable (422) names the pair
     msat = Msat.from_fiat(amount, rate=rate.value, rounding=ROUND_HALF_EVEN).value
     # whole sats, so the on-chain amount can be paid exactly
     msat = -(-msat // 1000) * 1000
     return msat, rate.value
 
 
-def _lock_price(*, amount: Decimal | None, currency: str) -> _Price:
+def _lock_price(*, store: Store, amount: Decimal | None, currency: str) -> _Price:
     """Price the invoice now: the rate is locked on it for its whole life."""
     if amount is None:
         # a top-up takes any amount; the rate still shows paid amounts in the currency
-        rate = rate_get(pair=f"BTC_{currency}").value if currency not in BITCOIN_CURRENCIES else None
+        rate = store_rate_get(store=store, pair=f"BTC_{currency}").value if currency not in BITCOIN_CURRENCIES else None
         return _Price(amount_msat=None, rate=rate, type=InvoiceType.TOP_UP)
-    amount_msat, rate = _amount_msat(amount=amount, currency=currency)
+    amount_msat, rate = _amount_msat(store=store, amount=amount, currency=currency)
     if amount_msat <= 0:
         raise FieldError("amount", "The amount is too small to be paid in bitcoin")
     return _Price(amount_msat=amount_msat, rate=rate, type=InvoiceType.STANDARD)
@@ -334,7 +334,7 @@ def invoice_create(
     enabled = _enabled_methods(store=store)
     methods = _choose_methods(enabled=enabled, requested=checkout.get("paymentMethods"))
     default_method = _default_method(requested=checkout.get("defaultPaymentMethod"), methods=methods)
-    price = _lock_price(amount=amount, currency=currency)
+    price = _lock_price(store=store, amount=amount, currency=currency)
     terms = _resolve_checkout(store=store, checkout=checkout, methods=methods, default_method=default_method)
     invoice = _new_invoice(
         store=store, amount=amount, currency=currency, price=price, terms=terms,

@@ -54,3 +54,13 @@ def test_the_lightning_description_template_names_the_bolt11(api_client, shop, t
     invoice = invoice_create(api_client, store, headers, {"amount": "1", "metadata": {"orderId": "77"}})
     destination = invoice_payment_methods(api_client, invoice["id"], headers)["BTC-LN"]["destination"]
     assert bolt11.decode(destination).description == expected.format(name=store.name, id=invoice["id"])
+
+
+def test_the_store_rate_configuration_prices_its_invoices(api_client, shop):
+    store, headers = shop
+    response = api_client.put(f"/api/v1/stores/{store.pk}/rates/configuration", {"spread": 2, "preferredSource": "fixed"}, format="json", **headers)
+    assert response.status_code == 200, response.content
+    invoice = invoice_create(api_client, store, headers, {"amount": "49", "currency": "USD"})
+    chain = invoice_payment_methods(api_client, invoice["id"], headers)["BTC-CHAIN"]
+    # 1 BTC = 50,000 USD less the 2 % spread = 49,000 USD: 49 USD is 0.001 BTC
+    assert (chain["rate"], chain["amount"]) == ("49000", "0.00100000")

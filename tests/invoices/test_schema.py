@@ -21,6 +21,12 @@ GREENFIELD_OPERATIONS = {
     ("/api/v1/stores/{storeId}/payment-methods/{paymentMethodId}", "delete"): "StorePaymentMethods_DeleteStorePaymentMethod",
     ("/api/v1/stores/{storeId}/payment-methods/{paymentMethodId}/wallet/preview", "get"): "StoreOnChainPaymentMethods_GetOnChainPaymentMethodPreview",
     ("/api/v1/stores/{storeId}/payment-methods/{paymentMethodId}/wallet/preview", "post"): "StoreOnChainPaymentMethods_POSTOnChainPaymentMethodPreview",
+    ("/api/v1/server/info", "get"): "ServerInfo_GetServerInfo",
+    ("/misc/rate-sources", "get"): "GetRateSources",
+    ("/api/v1/stores/{storeId}/rates", "get"): "Stores_GetStoreRates",
+    ("/api/v1/stores/{storeId}/rates/configuration/{rateSource}", "get"): "Stores_GetStoreRateConfiguration",
+    ("/api/v1/stores/{storeId}/rates/configuration/{rateSource}", "put"): "Stores_UpdateStoreRateConfiguration",
+    ("/api/v1/stores/{storeId}/rates/configuration/preview", "post"): "Stores_PreviewStoreRateConfiguration",
 }
 
 

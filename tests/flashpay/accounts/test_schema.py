@@ -21,6 +21,8 @@ EXPECTED = {
     ("/api/v1/stores/{storeId}/users", "post"): "Stores_AddStoreUser",
     ("/api/v1/stores/{storeId}/users/{idOrEmail}", "put"): "Stores_UpdateStoreUser",
     ("/api/v1/stores/{storeId}/users/{idOrEmail}", "delete"): "Stores_RemoveStoreUser",
+    ("/api/v1/users/me", "get"): "Users_GetCurrentUser",
+    ("/misc/permissions", "get"): "permissionsMetadata",
 }
 
 
