@@ -73,6 +73,9 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "flashpay.urls"
+# Sign-in for every user (store members too), e.g. on the way to /api-keys/authorize.
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/api/docs/"
 WSGI_APPLICATION = "flashpay.wsgi.application"
 ASGI_APPLICATION = "flashpay.asgi.application"
 

@@ -181,3 +181,44 @@ def store_rate_settings_update(
     store.full_clean()
     store.save(update_fields=["rate_spread", field])
     return store
+
+
+def api_key_authorize(
+    *, user: User, request, granted: list[str], store_id: str | None
+) -> tuple[APIKey, str]:
+    """Make the key a user granted an application on the authorization page (``request`` is an
+    ``authorization.AuthorizationRequest``); returns (key, secret).
+
+    Raises ApplicationError, writing nothing, when the grant is not one the page offers: a
+    permission the application did not ask for, fewer than all under ``strict``, a server
+    permission for a user who is no server administrator, a store the user is not a member of, or
+    a store permission the user's role there does not grant.
+    """
+    from flashpay.accounts.selectors import user_store_role
+
+    granted = list(dict.fromkeys(granted))
+    if not set(granted) <= set(request.permissions):
+        raise FieldError("permissions", "Only the permissions the application asked for can be granted")
+    if request.strict and set(granted) != set(request.permissions):
+        raise FieldError("permissions", "This application needs every permission it asks for")
+    missing = [p for p in granted if policies.is_server_policy(p) and not user.is_superuser]
+    if missing:
+        raise ApplicationError(
+            f"Your account does not have {', '.join(missing)}", code="missing-permission", status_code=403
+        )
+    store_policies = [p for p in granted if policies.is_store_policy(p)]
+    scope = None
+    if store_policies and request.selective_stores:
+        role = user_store_role(user=user, store_id=store_id) if store_id else None
+        if role is None:
+            raise FieldError("storeId", "Choose one of your stores")
+        missing = [p for p in store_policies if p not in policies.role_policies(role)]
+        if missing:
+            raise ApplicationError(
+                f"Your role in this store ({role}) does not allow {', '.join(missing)}",
+                code="missing-permission",
+                status_code=403,
+            )
+        scope = store_id
+    permissions = [f"{p}:{scope}" if scope and policies.is_store_policy(p) else p for p in granted]
+    return api_key_create(user=user, label=request.application_name or "API key", permissions=permissions)

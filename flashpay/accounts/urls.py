@@ -1,9 +1,12 @@
 """Greenfield routes for API keys, stores and store users."""
 from django.urls import path
 
-from flashpay.accounts import apis
+from flashpay.accounts import apis, views
 
 urlpatterns = [
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("api-keys/authorize", views.api_key_authorize, name="api-keys-authorize"),
     path("api/v1/api-keys", apis.ApiKeyCreateApi.as_view(), name="api-keys"),
     path("api/v1/api-keys/current", apis.ApiKeyCurrentApi.as_view(), name="api-keys-current"),
     path("api/v1/api-keys/<str:apikey>", apis.ApiKeyDeleteApi.as_view(), name="api-key"),
