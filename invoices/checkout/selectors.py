@@ -175,7 +175,7 @@ def checkout_status_data(*, invoice_id: str) -> dict:
     }
 
 
-def _tabs(data: dict) -> list[dict]:
+def _tabs(data: dict, preferred: str | None = None) -> list[dict]:
     """The QR tabs: unified (BIP21 with lightning=), on-chain only and Lightning only; the shown one first.
 
     No text here: the template translates labels by tab id, in the language the view picked.
@@ -198,16 +198,18 @@ def _tabs(data: dict) -> list[dict]:
         tabs.append({"id": "chain", "link": link, "copy": chain["destination"], "qrText": qr_text})
     if ln is not None:
         tabs.append({"id": "ln", "link": ln["paymentLink"], "copy": ln["destination"], "qrText": ln["paymentLink"].upper()})
-    if data["defaultPaymentMethod"] == PaymentMethodId.BTC_LN:
+    # the method the buyer was sent to (/i/<id>/<paymentMethodId>), else the invoice's default
+    first = preferred if preferred in (PaymentMethodId.BTC_LN, PaymentMethodId.BTC_CHAIN) else data["defaultPaymentMethod"]
+    if first == PaymentMethodId.BTC_LN:
         tabs.sort(key=lambda t: t["id"] != "ln")
-    elif data["defaultPaymentMethod"] == PaymentMethodId.BTC_CHAIN:
+    elif first == PaymentMethodId.BTC_CHAIN:
         tabs.sort(key=lambda t: t["id"] != "chain")
     return tabs
 
 
-def _tabs_drawn(data: dict) -> list[dict]:
+def _tabs_drawn(data: dict, preferred: str | None = None) -> list[dict]:
     """_tabs with the shown (first) tab's QR code drawn into ``qr``."""
-    tabs = _tabs(data)
+    tabs = _tabs(data, preferred)
     if tabs:
         tabs[0]["qr"] = qr_svg(tabs[0]["qrText"])
     return tabs
@@ -223,7 +225,7 @@ def checkout_tab_qr(*, invoice_id: str, tab_id: str) -> str:
     raise NotFound("No such QR code for this invoice", code="checkout-qr-not-found")
 
 
-def checkout_page_data(*, invoice_id: str) -> dict:
+def checkout_page_data(*, invoice_id: str, payment_method_id: str | None = None) -> dict:
     """What /i/<invoiceId> renders: invoice_checkout_data plus the screen, display amounts and QR tabs.
 
     Public: only what BTCPay's checkout shows (store name, amounts, itemDesc, orderId, payment
@@ -262,7 +264,7 @@ def checkout_page_data(*, invoice_id: str) -> dict:
         "dueSats": sats_text(due) if due is not None else None,
         "dueFiat": _fiat_text(msat=due, rate=data["rate"]) if fiat and due is not None else None,
         "paidBtc": btc_text(paid_msat),
-        "tabs": _tabs_drawn(data) if data["status"] == InvoiceStatus.NEW else [],
+        "tabs": _tabs_drawn(data, payment_method_id) if data["status"] == InvoiceStatus.NEW else [],
     }
 
 

@@ -8,6 +8,7 @@ clickjacking attack would need. The receipt keeps the site-wide X-Frame-Options:
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -21,6 +22,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_GET
 
 from flashpay.errors import NotFound
+from flashpay.payment_method_ids import payment_method_id_parse
 from invoices.checkout.selectors import (
     checkout_page_data,
     checkout_receipt_data,
@@ -109,8 +111,16 @@ def _not_found(request: HttpRequest, lang: str) -> HttpResponse:
     return _headers(response, frame_ancestors=None)
 
 
-def _page_context(request: HttpRequest, invoice_id: str) -> tuple[dict, str]:
-    data = checkout_page_data(invoice_id=invoice_id)
+def _preferred_method(request: HttpRequest, path_value: str | None) -> str | None:
+    """BTCPay's /i/<id>/<paymentMethodId> or ?paymentMethodId=, in any spelling; unknown ones are ignored
+    (BTCPay falls back to the default method too)."""
+    method = payment_method_id_parse(path_value or request.GET.get("paymentMethodId"))
+    return method.value if method is not None else None
+
+
+def _page_context(request: HttpRequest, invoice_id: str, payment_method_id: str | None = None) -> tuple[dict, str]:
+    preferred = _preferred_method(request, payment_method_id)
+    data = checkout_page_data(invoice_id=invoice_id, payment_method_id=preferred)
     lang = checkout_language(
         request, invoice_language=data["invoiceDefaultLanguage"], store_language=data["defaultLanguage"]
     )
@@ -125,6 +135,10 @@ def _page_context(request: HttpRequest, invoice_id: str) -> tuple[dict, str]:
             "status_text": str(STATUS_TEXTS[data["screen"]]),
             "redirect": _safe_redirect(data["redirectURL"]),
             "auto_redirect": data["isPaid"] and data["redirectAutomatically"] and _safe_redirect(data["redirectURL"]),
+            # BTCPay's modal checkout (/modal/btcpay.js opens ?view=modal): a close button, and
+            # links that leave the frame open in the shop's window
+            "modal": request.GET.get("view") == "modal",
+            "preferred_method": preferred,
             "receipt_url": reverse("checkout-receipt", args=[data["invoiceId"]])
             if data["receipt"].get("enabled") is not False
             else None,
@@ -134,15 +148,35 @@ def _page_context(request: HttpRequest, invoice_id: str) -> tuple[dict, str]:
 
 @require_GET
 @xframe_options_exempt
-def checkout_page(request: HttpRequest, invoice_id: str) -> HttpResponse:
+def checkout_page(request: HttpRequest, invoice_id: str, payment_method_id: str | None = None) -> HttpResponse:
     try:
-        context, lang = _page_context(request, invoice_id)
+        context, lang = _page_context(request, invoice_id, payment_method_id)
     except NotFound:
         return _not_found(request, _browser_language(request) or settings.LANGUAGE_CODE)
     with translation.override(lang):
         response = render(request, "invoices/checkout/page.html", context)
     response["Content-Language"] = lang
     return _headers(response, img_origin=context["logo_origin"])
+
+
+@require_GET
+@xframe_options_exempt
+def checkout_by_query(request: HttpRequest) -> HttpResponse:
+    """BitPay's and BTCPay's /invoice?id=<invoiceId> (what btcpay.js opened before 2.x): the checkout page."""
+    return checkout_page(request, invoice_id=(request.GET.get("id") or "")[:100])
+
+
+MODAL_SCRIPT = Path(__file__).resolve().parent / "static" / "invoices" / "modal" / "btcpay.js"
+
+
+@require_GET
+def modal_script(request: HttpRequest) -> HttpResponse:
+    """/modal/btcpay.js, where shop plugins load BTCPay's modal checkout script from."""
+    response = HttpResponse(MODAL_SCRIPT.read_bytes(), content_type="text/javascript; charset=utf-8")
+    response["Cache-Control"] = "public, max-age=3600"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
 
 
 @require_GET

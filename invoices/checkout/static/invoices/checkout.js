@@ -9,6 +9,15 @@
   var POLL_MS = 2000;
   var FINAL = { settled: true, invalid: true };
   var redirecting = false;
+  // Shown inside a shop's page by /modal/btcpay.js: tell it what happens (BTCPay's messages).
+  var embedded = window.parent !== window;
+  var modal = root.getAttribute("data-modal") === "true";
+  var invoiceId = root.getAttribute("data-invoice-id");
+  var lastStatus = root.getAttribute("data-invoice-status");
+
+  function tellShop(message) {
+    if (embedded) { window.parent.postMessage(message, "*"); }
+  }
 
   function screen() { return document.getElementById("screen"); }
 
@@ -90,12 +99,22 @@
         }, function () { /* nothing copied: the text stays visible below the QR */ });
       });
     });
+    if (modal) {
+      // wallet links cannot open from inside the frame: the shop's window opens them
+      Array.prototype.forEach.call(s.querySelectorAll('a[href^="bitcoin:"], a[href^="lightning:"]'), function (link) {
+        link.addEventListener("click", function (event) {
+          event.preventDefault();
+          tellShop({ open: link.getAttribute("href") });
+        });
+      });
+    }
     tick();
     maybeRedirect(s.getAttribute("data-redirect"));
   }
 
   function maybeRedirect(url) {
-    if (!url || redirecting || !/^https?:\/\//i.test(url)) { return; }
+    // in the modal the shop's page moves on by itself when it hears the status
+    if (modal || !url || redirecting || !/^https?:\/\//i.test(url)) { return; }
     redirecting = true;
     // a moment to read "paid" before leaving (BTCPay waits too)
     setTimeout(function () { window.location.assign(url); }, 1500);
@@ -117,6 +136,10 @@
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (status) {
         if (!status) { return null; }
+        if (status.status && status.status !== lastStatus) {
+          lastStatus = status.status;
+          tellShop({ invoiceId: invoiceId, status: status.status });
+        }
         var work = status.version !== screen().getAttribute("data-version") ? refreshPanel() : null;
         maybeRedirect(status.redirectURL);
         return work;
@@ -127,7 +150,10 @@
       });
   }
 
+  var close = document.getElementById("close");
+  if (close) { close.addEventListener("click", function () { tellShop("close"); }); }
   bind();
   setInterval(tick, 1000);
   setTimeout(poll, POLL_MS);
+  tellShop("loaded");
 })();
