@@ -35,6 +35,22 @@ class ReusedFieldsMixin:
         return dict(fields)  # the BindingDict binds each field to this instance
 
 
+class EnumField(serializers.ChoiceField):
+    """A Greenfield enum value, read in any letter case and written in its canonical spelling.
+
+    BTCPay reads enums with Json.NET's StringEnumConverter, which ignores case, so clients send
+    ``settled`` or ``highspeed`` (btcpay-python-sdk marks invoices in lower case) and expect them
+    to work; answers always carry BTCPay's spelling (``Settled``, ``HighSpeed``).
+    """
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            folded = {key.casefold(): value for key, value in self.choice_strings_to_values.items()}
+            if data.casefold() in folded:
+                return folded[data.casefold()]
+        return super().to_internal_value(data)
+
+
 class ReceiptOptionsSerializer(serializers.Serializer):
     """Greenfield ``ReceiptOptions`` of a store or an invoice: null leaves an option to the next
     level (the invoice's to its store's, the store's to BTCPay's default, true)."""

@@ -37,7 +37,7 @@ from flashpay.payment_method_ids import (
     payment_method_id_describe,
     payment_method_id_parse,
 )
-from flashpay.serializers import ReceiptOptionsSerializer
+from flashpay.serializers import EnumField, ReceiptOptionsSerializer
 
 logger = logging.getLogger(__name__)
 
@@ -372,7 +372,7 @@ class StoreSettingsSerializer(serializers.Serializer):
     monitoringExpiration = serializers.IntegerField(
         source="monitoring_expiration", min_value=600, max_value=2073600, required=False, default=86400
     )
-    speedPolicy = serializers.ChoiceField(
+    speedPolicy = EnumField(
         SpeedPolicy.choices, source="speed_policy", required=False, default=SpeedPolicy.MEDIUM
     )
     lightningDescriptionTemplate = TextWithDefault(
@@ -413,7 +413,7 @@ class StoreSettingsSerializer(serializers.Serializer):
     )
     defaultLang = serializers.CharField(source="default_lang", max_length=20, required=False, default="en")
     htmlTitle = TextOrEmpty(source="html_title", max_length=200)
-    networkFeeMode = serializers.ChoiceField(
+    networkFeeMode = EnumField(
         NetworkFeeMode.choices,
         source="network_fee_mode",
         required=False,

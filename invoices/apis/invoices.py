@@ -27,7 +27,7 @@ from flashpay.accounts.selectors import store_get
 from flashpay.errors import FieldError
 from flashpay.idempotency.apis import idempotent
 from flashpay.payment_method_ids import PaymentMethodId, payment_method_id_parse
-from flashpay.serializers import ReceiptOptionsSerializer, ReusedFieldsMixin
+from flashpay.serializers import EnumField, ReceiptOptionsSerializer, ReusedFieldsMixin
 from invoices import selectors
 from invoices.apis.shapes import (
     EMPTY_OK,
@@ -85,7 +85,7 @@ class MetadataField(serializers.JSONField):
 
 class CheckoutOptionsSerializer(serializers.Serializer):
     # the store's choice set, so the schema has one SpeedPolicy enum
-    speedPolicy = serializers.ChoiceField(choices=SpeedPolicy.choices, required=False, allow_null=True)
+    speedPolicy = EnumField(choices=SpeedPolicy.choices, required=False, allow_null=True)
     paymentMethods = serializers.ListField(child=serializers.CharField(max_length=50), required=False, allow_null=True)
     defaultPaymentMethod = serializers.CharField(max_length=50, required=False, allow_null=True)
     lazyPaymentMethods = serializers.BooleanField(required=False, allow_null=True)
@@ -147,7 +147,7 @@ class InvoiceListApi(APIView):
     permission_classes = [GreenfieldPermission]
 
     class FilterSerializer(serializers.Serializer):
-        status = serializers.ListField(child=serializers.ChoiceField(choices=INVOICE_STATUSES), required=False)
+        status = serializers.ListField(child=EnumField(choices=INVOICE_STATUSES), required=False)
         orderId = serializers.ListField(child=serializers.CharField(max_length=500), required=False)
         textSearch = serializers.CharField(max_length=500, required=False)
         startDate = serializers.IntegerField(min_value=0, required=False)
@@ -270,7 +270,9 @@ class InvoiceUpdateApi(APIView):
     permission_classes = [GreenfieldPermission]
 
     class InputSerializer(serializers.Serializer):
-        metadata = MetadataField()
+        # BTCPay replaces the metadata when it is given and answers the invoice unchanged when
+        # it is not (GreenfieldInvoiceController.UpdateInvoice).
+        metadata = MetadataField(required=False, allow_null=True)
 
         class Meta:
             ref_name = "UpdateInvoiceRequest"
@@ -289,9 +291,9 @@ class InvoiceUpdateApi(APIView):
         invoice = _invoice_for(request, invoice_id=invoiceId, policy=policies.CAN_MODIFY_INVOICES, store_id=storeId)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        invoice = services.invoice_metadata_update(
-            invoice=invoice, metadata=serializer.validated_data["metadata"], actor=_actor(request)
-        )
+        metadata = serializer.validated_data.get("metadata")
+        if metadata is not None:
+            invoice = services.invoice_metadata_update(invoice=invoice, metadata=metadata, actor=_actor(request))
         return Response(_render(invoice))
 
 
@@ -365,7 +367,7 @@ class InvoiceMarkStatusApi(APIView):
     permission_classes = [GreenfieldPermission]
 
     class InputSerializer(serializers.Serializer):
-        status = serializers.ChoiceField(choices=INVOICE_STATUS_MARKS)
+        status = EnumField(choices=INVOICE_STATUS_MARKS)
 
         class Meta:
             ref_name = "MarkInvoiceStatusRequest"

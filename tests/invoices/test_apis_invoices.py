@@ -104,6 +104,10 @@ def test_update_metadata_archive_unarchive(api_client, shop):
     assert updated.status_code == 200
     assert updated.json()["metadata"] == {"orderId": "new", "note": "x"}
     assert [i["id"] for i in api_client.get(_url(store, "?orderId=new"), **headers).json()] == [invoice["id"]]
+    # as in BTCPay: a body without metadata changes nothing and answers the invoice
+    unchanged = api_client.put(url, {"orderId": "other"}, format="json", **headers)
+    assert unchanged.status_code == 200
+    assert unchanged.json()["metadata"] == {"orderId": "new", "note": "x"}
 
     assert api_client.delete(url, **headers).status_code == 200
     assert api_client.get(_url(store), **headers).json() == []
@@ -117,7 +121,8 @@ def test_update_metadata_archive_unarchive(api_client, shop):
 def test_mark_status_through_the_api(api_client, shop):
     store, headers = shop
     invoice = _create(api_client, store, headers)
-    response = api_client.post(_url(store, f"/{invoice['id']}/status"), {"status": "Settled"}, format="json", **headers)
+    # BTCPay reads enums in any case (btcpay-python-sdk sends "settled")
+    response = api_client.post(_url(store, f"/{invoice['id']}/status"), {"status": "settled"}, format="json", **headers)
     assert response.status_code == 200
     assert (response.json()["status"], response.json()["additionalStatus"]) == ("Settled", "Marked")
     assert response.json()["availableStatusesForManualMarking"] == ["Invalid"]
@@ -125,6 +130,19 @@ def test_mark_status_through_the_api(api_client, shop):
     assert again.status_code == 422
     bad = api_client.post(_url(store, f"/{invoice['id']}/status"), {"status": "Expired"}, format="json", **headers)
     assert bad.status_code == 400 and bad.json()[0]["path"] == "status"
+    assert Invoice.objects.get(pk=invoice["id"]).status == "Settled"
+
+
+def test_enums_are_read_in_any_case_and_answered_in_btcpays(api_client, shop):
+    store, headers = shop
+    invoice = _create(api_client, store, headers, {"amount": "1", "checkout": {"speedPolicy": "highspeed"}})
+    assert invoice["checkout"]["speedPolicy"] == "HighSpeed"
+    listed = api_client.get(_url(store, "?status=new&status=SETTLED"), **headers)
+    assert [i["id"] for i in listed.json()] == [invoice["id"]]
+    store_url = f"/api/v1/stores/{store.pk}"
+    updated = api_client.put(store_url, {"speedPolicy": "LOWSPEED", "networkFeeMode": "never"}, format="json", **headers)
+    assert updated.status_code == 200, updated.json()
+    assert (updated.json()["speedPolicy"], updated.json()["networkFeeMode"]) == ("LowSpeed", "Never")
 
 
 @pytest.mark.parametrize(
