@@ -29,6 +29,7 @@ from invoices.models import (
 )
 from invoices.onchain.clients import bitcoind_client
 from invoices.onchain.services import onchain_watch_address
+from invoices.rates.errors import InvalidCurrencyPair, RateUnavailable
 from invoices.rates.selectors import store_rate_get
 from invoices.selectors import BITCOIN_CURRENCIES, manual_marking_statuses
 from invoices.services.lnurl import lnurl_encode, lnurl_pay_url
@@ -107,14 +108,55 @@ def _choose_methods(*, enabled: dict[str, StorePaymentMethod], requested: list[s
     return sorted(chosen, key=lambda m: m.payment_method_id)
 
 
-def _default_method(*, requested, methods: list[StorePaymentMethod]) -> str | None:
-    """checkout.defaultPaymentMethod, which must be one of the invoice's methods, as an id."""
+def _default_method(*, requested) -> str | None:
+    """checkout.defaultPaymentMethod as an id. As in BTCPay, one it cannot read is left out, and
+    one the invoice does not offer is kept: the checkout then opens on the first method it has."""
     if requested is None:
         return None
     parsed = payment_method_id_parse(requested)
-    if parsed is None or parsed not in [m.payment_method_id for m in methods]:
-        raise FieldError("checkout.defaultPaymentMethod", f"{str(requested)[:40]!r} is not one of this invoice's payment methods")
-    return parsed.value
+    return parsed.value if parsed is not None else None
+
+
+def _criteria_limit_msat(*, store: Store, criterion: dict) -> int | None:
+    """A payment method criterion's amount in msat, or None when no rate prices it now."""
+    amount, code = Decimal(criterion["amount"]), criterion["currencyCode"].upper()
+    if code in BITCOIN_CURRENCIES:
+        return int(amount * BITCOIN_CURRENCIES[code])
+    try:
+        rate = store_rate_get(store=store, pair=f"BTC_{code}").value
+    except (RateUnavailable, InvalidCurrencyPair):
+        return None
+    return Msat.from_fiat(amount, rate=rate, rounding=ROUND_HALF_EVEN).value
+
+
+def _meet_criteria(*, store: Store, methods: list[StorePaymentMethod], price: _Price) -> list[StorePaymentMethod]:
+    """The methods whose store criteria this invoice meets (Greenfield paymentMethodCriteria).
+
+    As in BTCPay: a method with an "above" criterion is offered only when the invoice asks for at
+    least that amount, one with a "below" criterion only when it asks for no more; a criterion no
+    rate can price now withholds its method; a top-up (no amount) is offered every method.
+    """
+    criteria = {item["paymentMethodId"]: item for item in (store.payment_method_criteria or [])}
+    if price.amount_msat is None or not criteria:
+        return methods
+    offered = []
+    for method in methods:
+        criterion = criteria.get(method.payment_method_id)
+        if criterion is not None:
+            limit = _criteria_limit_msat(store=store, criterion=criterion)
+            if limit is None:
+                continue
+            if criterion.get("above") and price.amount_msat < limit:
+                continue
+            if not criterion.get("above") and price.amount_msat > limit:
+                continue
+        offered.append(method)
+    if not offered:
+        raise FieldError(
+            "checkout.paymentMethods",
+            "No payment method of the store is offered for this amount (see the store's paymentMethodCriteria)",
+        )
+    return offered
 
 
 def _amount_msat(*, store: Store, amount: Decimal, currency: str) -> tuple[int, Decimal | None]:
@@ -333,8 +375,9 @@ def invoice_create(
     _check_amount(amount)
     enabled = _enabled_methods(store=store)
     methods = _choose_methods(enabled=enabled, requested=checkout.get("paymentMethods"))
-    default_method = _default_method(requested=checkout.get("defaultPaymentMethod"), methods=methods)
+    default_method = _default_method(requested=checkout.get("defaultPaymentMethod"))
     price = _lock_price(store=store, amount=amount, currency=currency)
+    methods = _meet_criteria(store=store, methods=methods, price=price)
     terms = _resolve_checkout(store=store, checkout=checkout, methods=methods, default_method=default_method)
     invoice = _new_invoice(
         store=store, amount=amount, currency=currency, price=price, terms=terms,

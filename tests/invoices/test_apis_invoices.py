@@ -145,6 +145,16 @@ def test_enums_are_read_in_any_case_and_answered_in_btcpays(api_client, shop):
     assert (updated.json()["speedPolicy"], updated.json()["networkFeeMode"]) == ("LowSpeed", "Never")
 
 
+def test_a_default_method_btcpay_cannot_read_is_left_out_and_one_not_offered_is_kept(api_client, shop):
+    store, headers = shop
+    unreadable = _create(api_client, store, headers, {"amount": "1", "checkout": {"defaultPaymentMethod": "DOGE"}})
+    assert unreadable["checkout"]["defaultPaymentMethod"] is None
+    body = {"amount": "1", "checkout": {"paymentMethods": ["BTC-CHAIN"], "defaultPaymentMethod": "BTC_LN"}}
+    not_offered = _create(api_client, store, headers, body)
+    assert not_offered["checkout"]["defaultPaymentMethod"] == "BTC-LN"
+    assert api_client.get(f"/i/{not_offered['id']}").status_code == 200  # opens on what it offers
+
+
 @pytest.mark.parametrize(
     ("body", "status", "path_or_code"),
     [
@@ -156,7 +166,6 @@ def test_enums_are_read_in_any_case_and_answered_in_btcpays(api_client, shop):
         ({"amount": "10", "metadata": "not an object"}, 400, "metadata"),
         ({"amount": "10", "metadata": [1, 2]}, 400, "metadata"),
         ({"amount": "10", "checkout": {"paymentMethods": ["DOGE"]}}, 400, "checkout.paymentMethods[0]"),
-        ({"amount": "10", "checkout": {"defaultPaymentMethod": "DOGE"}}, 400, "checkout.defaultPaymentMethod"),
         ({"amount": "10", "checkout": {"speedPolicy": "Warp"}}, 400, "checkout.speedPolicy"),
         ({"amount": "10", "checkout": {"paymentTolerance": 101}}, 400, "checkout.paymentTolerance"),
         ({"amount": "10", "checkout": {"expirationMinutes": 0}}, 400, "checkout.expirationMinutes"),
