@@ -343,12 +343,11 @@ class InvoiceMerchant:
 
 def invoice_merchant_for_payment_hash(*, payment_hash: str) -> InvoiceMerchant | None:
     """The store whose invoice's BTC-LN BOLT11 has this payment hash, or None: how a Flash Card
-    payment of one of our node's invoices names the FlashPay merchant it paid (one query)."""
-    row = (
-        InvoicePaymentPrompt.objects.filter(payment_hash=payment_hash, payment_method_id=PaymentMethodId.BTC_LN)
-        .values_list("invoice__store_id", "invoice__store__name")
-        .first()
-    )
+    payment of one of our node's invoices names the FlashPay merchant it paid, on every callback
+    (one cached statement; the payment hash is unique among prompts)."""
+    from invoices.sql import merchant_by_payment_hash
+
+    row = merchant_by_payment_hash(payment_hash)
     return InvoiceMerchant(store_id=row[0], store_name=row[1]) if row is not None else None
 
 

@@ -119,3 +119,26 @@ def test_the_prompt_and_event_inserts_write_the_rows_save_writes_and_set_their_i
     assert list(InvoicePaymentPrompt.objects.filter(invoice=ours).order_by("pk").values_list("pk", flat=True)) == [
         p.pk for p in our_prompts
     ]
+
+
+def test_merchant_by_payment_hash_answers_what_the_orm_does():
+    store = StoreFactory(name="Kingston Coffee")
+    other = StoreFactory(name="Negril Grill")
+    invoice = Invoice.objects.create(store=store, currency="BTC", amount=Decimal("0.001"), amount_msat=100_000_000, expires_at=WHEN, monitoring_expires_at=WHEN)
+    InvoicePaymentPrompt.objects.create(
+        invoice=invoice, payment_method_id=PaymentMethodId.BTC_LN, destination="lnbcrt1x", payment_hash="ab" * 32,
+        amount_msat=100_000_000, internal_node=True,
+    )
+    InvoicePaymentPrompt.objects.create(
+        invoice=Invoice.objects.create(store=other, currency="BTC", amount=Decimal("0.002"), amount_msat=200_000_000, expires_at=WHEN, monitoring_expires_at=WHEN),
+        payment_method_id=PaymentMethodId.BTC_CHAIN, destination="bcrt1qaddress", address="bcrt1qaddress", amount_msat=200_000_000,
+    )
+
+    for payment_hash in ("ab" * 32, "cd" * 32):
+        orm = (
+            InvoicePaymentPrompt.objects.filter(payment_hash=payment_hash, payment_method_id=PaymentMethodId.BTC_LN)
+            .values_list("invoice__store_id", "invoice__store__name")
+            .first()
+        )
+        assert sql.merchant_by_payment_hash(payment_hash) == orm
+    assert sql.merchant_by_payment_hash("ab" * 32) == (store.pk, "Kingston Coffee")
