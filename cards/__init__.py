@@ -26,8 +26,9 @@ Where each part lives:
 - ``apis/``: the programming and wipe endpoints (``__init__``), the tap and its callback
   (``tap.py``), the Flash app's card API (``app.py``, bearer tokens from ``authentication.py``);
   ``urls.py`` and ``app_urls.py`` route them. ``admin.py`` (+ ``forms.py``): the operator console.
-  ``handlers.py``: outbox events from invoices (a paid invoice names a card payment's store, a
-  settled top-up payment credits its card). ``tasks.py``: reconcile, node invoice cancels,
+  ``handlers.py``: outbox events from invoices (a paid invoice names a card payment's store; a
+  top-up invoice's payment is held on its card when seen, credited when settled, taken back when
+  ``InvoicePaymentUndone``). ``tasks.py``: reconcile, node invoice cancels,
   settlement, purges.
 
 Key scheme: Bolt Card DETERMINISTIC keys (boltcard/boltcard docs/DETERMINISTIC.md). No
@@ -42,9 +43,13 @@ Money (the named accounts of flashpay/ledger/accounts.py): a card's balance is t
 (card, <card public id>); the node's side is (node, "lightning"), shared with the invoices app;
 settlement fees go to (fees, "card-settlement"). Top-ups are invoices of the program store
 (FLASH_PROGRAM_STORE_ID): Lightning money reaches the card as node -> (merchant, program store)
--> card, other money as (external, "topup-wallet:<store>") -> card (services/topups.py). A card
+-> card, other money as (external, "topup-wallet:<store>") -> card (services/topups.py); an
+on-chain top-up is a hold (incoming, not spendable) until settled per the program store's speed
+policy, and is taken back if a reorg or a double spend undoes its payment: what the card already
+spent is then owed on (receivable, "card:<card public id>"), never a negative card balance. A card
 payment of a FlashPay merchant's invoice names the store at once (invoices.selectors).
-Ledger transactions on a card carry ``metadata["type"]``: ``card_payment``, ``card_topup``, and
+Ledger transactions on a card carry ``metadata["type"]``: ``card_payment``, ``card_topup``,
+``card_topup_reversal``, and
 for other apps ``refund`` / ``reward`` (with an optional ``merchant_name``): the history shows
 them by that type.
 

@@ -15,6 +15,7 @@ from cards.models import (
     CardEvent,
     CardPayment,
     CardTopUp,
+    CardTopUpPayment,
     IssuerKey,
     MerchantSettlementSchedule,
     ProgrammingLink,
@@ -131,6 +132,8 @@ class CardAdmin(admin.ModelAdmin):
         "activated_at",
         "created_at",
         "updated_at",
+        "balance",
+        "owed",
     )
     readonly_fields = tuple(
         f
@@ -149,6 +152,20 @@ class CardAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # cancel instead: the card's history and ledger stay
+
+    @admin.display(description="balance (posted / available / incoming)")
+    def balance(self, obj) -> str:
+        if obj is None or obj.pk is None:
+            return "-"
+        balance = selectors.card_balance(card=obj)
+        return f"{balance.posted} / {balance.available} / {balance.pending_credit}"
+
+    @admin.display(description="owed by the holder")
+    def owed(self, obj) -> str:
+        """A top-up taken back after the card spent it (the card's receivable account)."""
+        if obj is None or obj.pk is None:
+            return "-"
+        return str(Msat(selectors.card_owed_msat(card=obj)))
 
     def get_urls(self):
         issue = path("issue/", self.admin_site.admin_view(self.issue_view), name="cards_card_issue")
@@ -300,11 +317,20 @@ class CardPaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return str(Msat(obj.fee_msat))
 
 
+class CardTopUpPaymentInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = CardTopUpPayment
+    extra = 0
+    can_delete = False
+    fields = ("payment_id", "amount_msat", "state", "reversed_msat", "owed_msat", "moves", "updated_at")
+    readonly_fields = fields
+
+
 @admin.register(CardTopUp)
 class CardTopUpAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("created_at", "card", "invoice_id", "status", "amount_msat", "credited_msat", "credited_at")
+    list_display = ("created_at", "card", "invoice_id", "status", "amount_msat", "credited_msat", "pending_msat", "credited_at")
     list_filter = ("status",)
     search_fields = ("invoice_id", "public_id", "card__public_id")
+    inlines = [CardTopUpPaymentInline]
 
 
 @admin.register(MerchantSettlementSchedule)

@@ -9,10 +9,12 @@ class CardsConfig(AppConfig):
         from flashpay.events.registry import register_handler
         from flashpay.schedules import register_schedule
 
-        # The invoices app's Greenfield event names the store a card paid (history, settlement),
-        # and credits top-up invoices' payments to their cards.
+        # The invoices app's Greenfield event names the store a card paid (history, settlement).
         register_handler("InvoicePaymentSettled", "cards.handlers.invoice_payment_settled")
-        register_handler("InvoicePaymentSettled", "cards.handlers.invoice_payment_settled_topup")
+        # Top-up invoices' payments: held on the card when seen, credited when settled, taken
+        # back when undone (InvoicePaymentUndone: a reorg, a double spend).
+        for event_type in ("InvoiceReceivedPayment", "InvoicePaymentSettled", "InvoicePaymentUndone"):
+            register_handler(event_type, "cards.handlers.invoice_payment_topup")
         # Pending card payments whose outcome the node did not tell in time.
         register_schedule("cards.payments_reconcile", "cards.tasks.card_payments_reconcile_task", minutes=1)
         # Invoices paid by cards inside the ledger, still open on the node: cancel them there.

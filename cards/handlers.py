@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from cards.services.settlement import card_payment_merchant_set
-from cards.services.topups import TOPUP_METADATA_KEY, card_topup_payment_credit
-from flashpay.money import Msat
+from cards.services.topups import TOPUP_METADATA_KEY, card_topup_payment_apply
 
 
 def invoice_payment_settled(event) -> None:
@@ -19,20 +18,33 @@ def invoice_payment_settled(event) -> None:
         card_payment_merchant_set(payment_hash=payment_hash, store_id=store_id)
 
 
-def invoice_payment_settled_topup(event) -> None:
-    """Greenfield ``InvoicePaymentSettled`` of a top-up invoice: credit that payment to the card
-    (once per payment, whatever the method: Lightning, LNURL or on-chain)."""
+def invoice_payment_topup(event) -> None:
+    """InvoiceReceivedPayment, InvoicePaymentSettled and InvoicePaymentUndone of a top-up
+    invoice: bring that payment's money on the card in line with the payment's CURRENT status
+    (held while Processing, credited once Settled, taken back when undone), whatever the method.
+
+    The status is read from the invoices app, not from the event: an older event delivered after
+    a newer one must not move money back.
+    """
+    from invoices.selectors import invoice_payment_state
+
     payload = event.payload
-    payment = payload.get("payment") or {}
-    if not payload.get("invoiceId") or not payment.get("id"):
+    payment_id = (payload.get("payment") or {}).get("id")
+    invoice_id = payload.get("invoiceId")
+    if not invoice_id or not payment_id:
         return
-    # Greenfield amounts are BTC decimal strings; ours keep every msat digit (btc_text).
-    amount_msat = Msat.from_btc(str(payment.get("value") or "0")).value
-    if amount_msat <= 0:
+    current = invoice_payment_state(payment_id=payment_id)
+    if current is None or current.invoice_id != invoice_id:
         return
-    card_topup_payment_credit(
-        invoice_id=payload["invoiceId"],
-        payment_id=payment["id"],
-        amount_msat=amount_msat,
+    card_topup_payment_apply(
+        invoice_id=invoice_id,
+        payment_id=payment_id,
+        amount_msat=current.amount_msat,
+        status=current.status,
         is_topup_invoice=bool((payload.get("metadata") or {}).get(TOPUP_METADATA_KEY)),
     )
+
+
+# The name this handler had before it followed every payment event: deliveries queued under it
+# in an existing database still find it.
+invoice_payment_settled_topup = invoice_payment_topup

@@ -282,6 +282,8 @@ class CardTopUp(models.Model):
     class Status(models.TextChoices):
         OPEN = "open", "Open"
         CREDITED = "credited", "Credited"
+        # Everything it credited was taken back (its payments left the chain).
+        REVERSED = "reversed", "Reversed"
 
     public_id = models.CharField(max_length=32, unique=True, default=new_id, editable=False)
     card = models.ForeignKey(Card, on_delete=models.PROTECT, related_name="topups")
@@ -290,8 +292,10 @@ class CardTopUp(models.Model):
     store_id = models.CharField(max_length=64)
     # What the invoice asks for in msat; null: any amount (a Greenfield TopUp invoice).
     amount_msat = models.BigIntegerField(null=True, blank=True)
-    # Sum of the settled payments credited to the card so far.
+    # Sum of the settled payments credited to the card now (a payment taken back leaves it).
     credited_msat = models.BigIntegerField(default=0)
+    # Sum of the payments seen but not settled yet: held incoming on the card, not spendable.
+    pending_msat = models.BigIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     expires_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
@@ -303,11 +307,58 @@ class CardTopUp(models.Model):
             models.CheckConstraint(
                 condition=Q(credited_msat__gte=0) & (Q(amount_msat__isnull=True) | Q(amount_msat__gt=0)),
                 name="cards_topup_amounts_sane",
-            )
+            ),
+            models.CheckConstraint(condition=Q(pending_msat__gte=0), name="cards_topup_pending_not_negative"),
         ]
 
     def __str__(self) -> str:
         return f"top-up {self.public_id} {self.status}"
+
+
+class CardTopUpPayment(models.Model):
+    """One payment of a top-up invoice and where its money stands on the card.
+
+    It follows the invoice payment's status (cards/services/topups.py): Processing (seen, not
+    settled per the program store's speed policy) -> ``pending``, a ledger hold that shows as
+    incoming on the card but cannot be spent; Settled -> ``credited``, posted to the card;
+    Invalid (left the chain) or no longer settled -> the credit is taken back (``undone``, or
+    ``pending`` again while the payment waits in the mempool). Every move is a ledger
+    transaction keyed by (invoice, payment, ``moves``), so each happens once.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending (held, not spendable)"
+        CREDITED = "credited", "Credited"
+        UNDONE = "undone", "Undone (nothing on the card)"
+
+    topup = models.ForeignKey(CardTopUp, on_delete=models.PROTECT, related_name="payments")
+    # The invoices app's payment id: txid-vout on-chain, the payment hash on Lightning.
+    payment_id = models.CharField(max_length=140)
+    amount_msat = models.BigIntegerField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.UNDONE)
+    # Ledger transactions made for this payment so far (names the next one's key).
+    moves = models.PositiveIntegerField(default=0)
+    # The ledger hold while pending, the posted credit while credited (ledger transaction ids).
+    hold_transaction_id = models.BigIntegerField(null=True, blank=True)
+    credit_transaction_id = models.BigIntegerField(null=True, blank=True)
+    # Taken back so far: from the card, and (what the card had already spent) into what its
+    # holder owes (the card's receivable account).
+    reversed_msat = models.BigIntegerField(default=0)
+    owed_msat = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["topup", "payment_id"], name="cards_topup_payment_once"),
+            models.CheckConstraint(
+                condition=Q(amount_msat__gt=0) & Q(reversed_msat__gte=0) & Q(owed_msat__gte=0),
+                name="cards_topup_payment_amounts_sane",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.payment_id} {self.state}"
 
 
 class AppToken(models.Model):

@@ -16,7 +16,7 @@ from cards import crypto
 from cards.keys import open_key
 from cards.models import Card, CardPayment, CardTopUp, IssuerKey, SettlementBatch
 from flashpay.errors import NotFound
-from flashpay.ledger.accounts import card_account_get
+from flashpay.ledger.accounts import card_account_get, card_receivable_account_get
 from flashpay.ledger.models import Entry
 from flashpay.ledger.selectors import Balance, account_entry_list
 from flashpay.money import Msat
@@ -82,6 +82,15 @@ def card_get_by_activation_code(*, code: str) -> Card:
 
 
 # --- money: balances, limits, history -------------------------------------------------------
+
+
+def card_owed_msat(*, card: Card) -> int:
+    """What the card's holder owes the program (a top-up taken back after it was spent)."""
+    try:
+        receivable = card_receivable_account_get(card_id=card.public_id)
+    except NotFound:
+        return 0
+    return max(-receivable.posted_msat, 0)
 
 
 def card_balance(*, card: Card) -> Balance:
@@ -186,7 +195,7 @@ def card_payment_node_cancel_due_list(*, limit: int = 500) -> list[CardPayment]:
 
 @dataclass(frozen=True)
 class HistoryItem:
-    kind: str  # payment | topup | refund | reward | adjustment
+    kind: str  # payment | topup | topup_reversal | refund | reward | adjustment
     amount_msat: int  # signed: positive adds to the card
     status: str  # pending | posted | voided
     description: str
@@ -195,7 +204,13 @@ class HistoryItem:
     reference: str
 
 
-_HISTORY_KIND_BY_METADATA = {"card_payment": "payment", "card_topup": "topup", "refund": "refund", "reward": "reward"}
+_HISTORY_KIND_BY_METADATA = {
+    "card_payment": "payment",
+    "card_topup": "topup",
+    "card_topup_reversal": "topup_reversal",
+    "refund": "refund",
+    "reward": "reward",
+}
 
 
 def card_history_entries(*, card: Card) -> QuerySet[Entry]:

@@ -343,6 +343,10 @@ class InvoicePayment(models.Model):
     after_expiration = models.BooleanField(default=False)
     received_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    # How many times the payment lost its standing (a settled payment unconfirmed or removed by a
+    # reorg, a payment removed from the chain): names each InvoicePaymentUndone event and each
+    # later InvoicePaymentSettled, so a payment that comes back settles (and is announced) again.
+    undone_count = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["id"]

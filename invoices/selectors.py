@@ -351,6 +351,33 @@ def invoice_merchant_for_payment_hash(*, payment_hash: str) -> InvoiceMerchant |
     return InvoiceMerchant(store_id=row[0], store_name=row[1]) if row is not None else None
 
 
+@dataclass(frozen=True)
+class InvoicePaymentState:
+    """Where one payment of an invoice stands now (Greenfield payment status: Processing,
+    Settled or Invalid)."""
+
+    invoice_id: str
+    payment_id: str
+    status: str
+    amount_msat: int
+
+
+def invoice_payment_state(*, payment_id: str) -> InvoicePaymentState | None:
+    """The current state of the payment ``payment_id`` (txid-vout, or a payment hash), or None.
+
+    Other apps' handlers of the payment events (InvoiceReceivedPayment, InvoicePaymentSettled,
+    InvoicePaymentUndone) read this rather than the event's payload: deliveries may come late
+    or out of order, and only the payment's current status is the truth."""
+    row = (
+        InvoicePayment.objects.filter(payment_id=payment_id)
+        .values_list("invoice_id", "status", "amount_msat")
+        .first()
+    )
+    if row is None:
+        return None
+    return InvoicePaymentState(invoice_id=row[0], payment_id=payment_id, status=row[1], amount_msat=row[2])
+
+
 def invoice_paid_msat_subquery(invoice_ref: str = "pk") -> Coalesce:
     """What an invoice has been paid (msat, payments not invalidated), as an annotation; 0 if none.
 

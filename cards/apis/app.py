@@ -43,7 +43,9 @@ class CardOutputSerializer(serializers.Serializer):
     spent_today_msat = serializers.IntegerField()
     balance_msat = serializers.IntegerField()
     available_msat = serializers.IntegerField()
-    pending_msat = serializers.IntegerField()
+    pending_msat = serializers.IntegerField(help_text="reserved by payments still in flight")
+    incoming_msat = serializers.IntegerField(help_text="top-ups seen but not confirmed yet: not spendable")
+    owed_msat = serializers.IntegerField(help_text="what the holder owes: a top-up taken back after it was spent")
     activated_at = serializers.DateTimeField(source="card.activated_at", allow_null=True)
 
 
@@ -55,6 +57,8 @@ def card_view(card) -> dict:
         "balance_msat": balance.posted.value,
         "available_msat": balance.available.value,
         "pending_msat": balance.pending_debit.value,
+        "incoming_msat": balance.pending_credit.value,
+        "owed_msat": selectors.card_owed_msat(card=card),
     }
 
 
@@ -232,6 +236,7 @@ class CardTopUpApi(AppApi):
         invoice_status = serializers.CharField()
         amount_msat = serializers.IntegerField(source="topup.amount_msat", allow_null=True)
         credited_msat = serializers.IntegerField(source="topup.credited_msat")
+        pending_msat = serializers.IntegerField(source="topup.pending_msat")
         expires_at = serializers.DateTimeField(source="topup.expires_at")
         checkout_link = serializers.CharField()
         bolt11 = serializers.CharField(allow_null=True)

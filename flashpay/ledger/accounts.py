@@ -4,7 +4,8 @@ An account is (kind, reference); two spellings of one would split a balance in t
 never write these out themselves: invoices credits ``merchant_account`` from ``node_account``,
 cards pays from ``card_account`` through ``node_account``, settlement keeps its fee in
 ``card_settlement_fees_account`` and pays from ``hot_wallet_account``, rewards will fund points
-from ``funding_account``. Each helper returns the account, created on first use
+from ``funding_account``; what a card holder owes after a top-up was taken back is in
+``card_receivable_account``. Each helper returns the account, created on first use
 (``account_get_or_create``); the ``*_get`` readers raise NotFound instead of creating one.
 """
 from __future__ import annotations
@@ -69,6 +70,24 @@ def topup_wallet_account(*, store_id: str) -> Account:
         reference=f"topup-wallet:{store_id}",
         name=f"Top-ups received outside the node ({store_id})",
     )
+
+
+def card_receivable_account(*, card_id: str) -> Account:
+    """What a card's holder owes the program (receivable, "card:<card public id>").
+
+    A card account never goes negative. When money a card already spent is taken back (a
+    top-up whose on-chain payment a reorg removed), the part the card no longer holds is posted
+    here instead: the balance is minus what the holder owes, shown in the admin and by
+    ``ledger_reconcile``; the card's next top-ups pay it back first (cards/services/topups.py).
+    """
+    return account_get_or_create(
+        kind=AccountKind.RECEIVABLE, reference=f"card:{card_id}", name=f"Owed by the holder of card {card_id}"
+    )
+
+
+def card_receivable_account_get(*, card_id: str) -> Account:
+    """The card's receivable; NotFound while its holder never owed anything."""
+    return account_get(kind=AccountKind.RECEIVABLE, reference=f"card:{card_id}")
 
 
 def funding_account(*, store_id: str | None = None) -> Account:

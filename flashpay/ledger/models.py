@@ -15,6 +15,9 @@ class AccountKind(models.TextChoices):
     FEES = "fees", "Fees"
     NODE = "node", "Node"
     EXTERNAL = "external", "External"
+    # What somebody owes the program (a card holder who spent a top-up a reorg took back): a
+    # program-side asset, so it may go negative; its balance is minus what is owed.
+    RECEIVABLE = "receivable", "Receivable"
 
 
 # Accounts that hold somebody else's money must never go below zero. The program-side accounts

@@ -175,3 +175,18 @@ def transaction_unbalanced_id_list() -> list[int]:
         .order_by("pk")
         .values_list("pk", flat=True)
     )
+
+
+@dataclass(frozen=True)
+class Receivable:
+    """Money somebody owes the program: a receivable account whose balance is below zero."""
+
+    account_id: int
+    account: str
+    owed: Msat
+
+
+def receivable_list() -> list[Receivable]:
+    """Receivable accounts that are owed something, largest debt first."""
+    rows = Account.objects.filter(kind=AccountKind.RECEIVABLE, posted_msat__lt=0).order_by("posted_msat", "pk")
+    return [Receivable(account_id=row.pk, account=str(row), owed=Msat(-row.posted_msat)) for row in rows]

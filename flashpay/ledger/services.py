@@ -449,6 +449,12 @@ class ReconcileReport:
     posted_total_msat: int = 0
     unbalanced_transaction_ids: list[int] = field(default_factory=list)
     fixed: int = 0
+    # What holders owe (receivable accounts below zero): not an error, but every one is shown.
+    receivables: list[selectors.Receivable] = field(default_factory=list)
+
+    @property
+    def receivables_total_msat(self) -> int:
+        return sum(receivable.owed.value for receivable in self.receivables)
 
     @property
     def ok(self) -> bool:
@@ -460,7 +466,8 @@ class ReconcileReport:
 def ledger_reconcile(*, fix: bool = False) -> ReconcileReport:
     """Recompute every account's balances from its entries and compare with the caches.
 
-    Also checks that all posted entries sum to zero and that no transaction is unbalanced.
+    Also checks that all posted entries sum to zero and that no transaction is unbalanced, and
+    lists what holders owe (receivable accounts below zero; reported, not an error).
     With ``fix=True`` each mismatching cache is rewritten from its entries under the account's
     row lock (so no posting slips in between) and every rewrite is logged.
     """
@@ -470,6 +477,7 @@ def ledger_reconcile(*, fix: bool = False) -> ReconcileReport:
         mismatches=mismatches,
         posted_total_msat=selectors.ledger_posted_total().value,
         unbalanced_transaction_ids=selectors.transaction_unbalanced_id_list(),
+        receivables=selectors.receivable_list(),
     )
     for mismatch in mismatches:
         logger.error("ledger cache mismatch: %s", mismatch)

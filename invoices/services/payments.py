@@ -29,6 +29,7 @@ from invoices.selectors import invoice_needed_msat, invoice_paid, required_confi
 from invoices.services.remainder import invoice_lightning_remainder_queue
 from invoices.services.state import (
     EVENT_PAYMENT_SETTLED,
+    EVENT_PAYMENT_UNDONE,
     EVENT_RECEIVED_PAYMENT,
     emit_payment,
     invoice_transition,
@@ -120,9 +121,31 @@ def invoice_evaluate(*, invoice: Invoice, actor: str, reason: str) -> Invoice:
     elif invoice.status == S.EXPIRED:
         if any(p.after_expiration and p.status != P.INVALID for p in payments):
             invoice_transition(invoice=invoice, status=S.EXPIRED, additional_status=A.PAID_LATE, actor=actor, reason=reason)
+    elif invoice.status == S.SETTLED and not full:
+        # A payment it was settled with left the chain (reorg, double spend): what it holds is
+        # no longer paid. Only a removal lowers what is accounted; a payment merely unconfirmed
+        # again stays accounted, and the invoice stays Settled while it waits to confirm again.
+        invoice_transition(
+            invoice=invoice, status=S.INVALID,
+            additional_status=A.PAID_PARTIAL if paid.accounted_msat > 0 else A.NONE,
+            actor=actor, reason=reason,
+        )
     elif invoice.status == S.SETTLED and over and invoice.additional_status == A.NONE:
         invoice_transition(invoice=invoice, status=S.SETTLED, additional_status=A.PAID_OVER, actor=actor, reason=reason)
+    elif invoice.status == S.INVALID and confirmed and _invalidated_by_watcher(invoice):
+        # The removed payment came back and confirmed (the other branch of a reorg won again).
+        invoice_transition(
+            invoice=invoice, status=S.SETTLED, additional_status=paid_extra,
+            actor=actor, reason=reason, over_paid=over,
+        )
     return invoice
+
+
+def _invalidated_by_watcher(invoice: Invoice) -> bool:
+    """Whether the invoice is Invalid because a payment left the chain (not by hand, nor because
+    monitoring ended), so a payment that comes back may settle it again."""
+    last = invoice.events.order_by("-pk").first()
+    return last is not None and last.to_status == S.INVALID and last.from_status == S.SETTLED and last.actor == WATCHER
 
 
 def _upsert_payment(
@@ -152,12 +175,22 @@ def _upsert_payment(
         return payment, True
     if (payment.status, payment.block_height) == (status, block_height):
         return payment, False
-    became_settled = status == P.SETTLED and payment.status != P.SETTLED
+    before = payment.status
+    became_settled = status == P.SETTLED and before != P.SETTLED
+    # Counted money taken back: a settled payment no longer settled, or any payment invalidated.
+    undone = (before == P.SETTLED and status != P.SETTLED) or (before != P.INVALID and status == P.INVALID)
     payment.status = status
     payment.block_height = block_height
     payment.updated_at = now
+    if undone:
+        payment.undone_count += 1
     payment.full_clean(exclude=["invoice", "prompt"], validate_unique=False, validate_constraints=False)
-    payment.save(update_fields=["status", "block_height", "updated_at"])
+    payment.save(update_fields=["status", "block_height", "updated_at", "undone_count"])
+    if undone:
+        emit_payment(
+            invoice, payment, EVENT_PAYMENT_UNDONE, previousStatus=before,
+            reason="removed" if status == P.INVALID else "unconfirmed",
+        )
     if became_settled:
         emit_payment(invoice, payment, EVENT_PAYMENT_SETTLED)
     return payment, True

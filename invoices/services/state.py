@@ -40,6 +40,13 @@ EVENT_PROCESSING = "InvoiceProcessing"
 EVENT_EXPIRED = "InvoiceExpired"
 EVENT_SETTLED = "InvoiceSettled"
 EVENT_INVALID = "InvoiceInvalid"
+# Not a Greenfield webhook: the domain event other apps (card top-ups, rewards) follow when a
+# payment that was counted loses its standing: a settled payment a reorg unconfirmed (back in
+# the mempool: ``reason`` "unconfirmed") or took out of the chain, or a payment double-spent,
+# replaced or evicted (``reason`` "removed"). Its body is InvoicePaymentSettled's plus
+# ``previousStatus`` and ``reason``; ``payment.status`` is the payment's status now. A payment
+# that comes back and settles again is announced by a new InvoicePaymentSettled.
+EVENT_PAYMENT_UNDONE = "InvoicePaymentUndone"
 WEBHOOK_EVENT_TYPES = (
     EVENT_CREATED,
     EVENT_RECEIVED_PAYMENT,
@@ -83,15 +90,18 @@ def emit_created(invoice: Invoice) -> None:
     _emit(invoice, EVENT_CREATED, "created")
 
 
-def emit_payment(invoice: Invoice, payment: InvoicePayment, event_type: str) -> None:
-    """InvoiceReceivedPayment / InvoicePaymentSettled for one payment (once per payment)."""
+def emit_payment(invoice: Invoice, payment: InvoicePayment, event_type: str, **fields) -> None:
+    """InvoiceReceivedPayment / InvoicePaymentSettled / InvoicePaymentUndone for one payment:
+    once per payment, and once more each time it was undone (``undone_count``)."""
+    key = payment.payment_id if not payment.undone_count else f"{payment.payment_id}:{payment.undone_count}"
     _emit(
         invoice,
         event_type,
-        payment.payment_id,
+        key,
         afterExpiration=payment.after_expiration,
         paymentMethodId=payment.payment_method_id,
         payment=payment_data(payment),
+        **fields,
     )
 
 

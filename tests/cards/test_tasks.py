@@ -24,7 +24,8 @@ def test_schedules_and_handler_are_declared():
     assert declared["cards.payments_reconcile"] == "cards.tasks.card_payments_reconcile_task"
     assert declared["cards.settlement"] == "cards.tasks.settlement_run_task"
     assert declared["cards.tap_offers_purge"] == "cards.tasks.tap_offers_purge_task"
-    assert "cards.handlers.invoice_payment_settled_topup" in handlers_for("InvoicePaymentSettled")
+    for event_type in ("InvoiceReceivedPayment", "InvoicePaymentSettled", "InvoicePaymentUndone"):
+        assert "cards.handlers.invoice_payment_topup" in handlers_for(event_type)
     # top-ups are invoices now: a bare settled node invoice credits no card
     assert not [h for h in handlers_for(INVOICE_SETTLED_EVENT) if h.startswith("cards.")]
     for name, func in declared.items():

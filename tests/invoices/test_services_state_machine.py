@@ -162,6 +162,50 @@ def test_reorged_out_payment_returns_the_invoice_to_new(shop):
     assert InvoicePayment.objects.get().status == "Invalid"
 
 
+def test_a_settled_payment_undone_by_a_reorg_is_announced_and_settles_again(shop):
+    # given: an invoice settled by one confirmed on-chain payment (MediumSpeed: one block)
+    store, _ = shop
+    invoice = make_invoice(store=store, amount="10")
+    txid = "ab" * 32
+    _pay_chain(invoice, 20_000, txid=txid, status="confirmed", height=1)
+    assert _state(invoice) == ("Settled", "None")
+
+    # when: a reorg puts it back in the mempool
+    _pay_chain(invoice, 20_000, txid=txid, status="seen")
+    # then: the payment lost its standing and says so; the invoice waits, still paid
+    undone = _payload(invoice, "InvoicePaymentUndone")
+    assert (undone["reason"], undone["previousStatus"], undone["payment"]["status"]) == ("unconfirmed", "Settled", "Processing")
+    assert (undone["paymentMethodId"], undone["payment"]["id"]) == ("BTC-CHAIN", f"{txid}-0")
+    assert _state(invoice) == ("Settled", "None")
+
+    # when: it confirms again on the new branch: settled and announced again
+    _pay_chain(invoice, 20_000, txid=txid, status="confirmed", height=2)
+    assert invoice_events(invoice.pk).count("InvoicePaymentSettled") == 2
+
+    # when: a second reorg and a double spend take it out of the chain
+    _pay_chain(invoice, 20_000, txid=txid, status="seen")
+    _pay_chain(invoice, 20_000, txid=txid, status="removed")
+    # then: undone twice more (unconfirmed, then removed), and the invoice is no longer paid
+    reasons = [e.payload["reason"] for e in Event.objects.filter(aggregate_id=invoice.pk, type="InvoicePaymentUndone").order_by("pk")]
+    assert reasons == ["unconfirmed", "unconfirmed", "removed"]
+    assert _state(invoice) == ("Invalid", "None")
+    assert invoice_events(invoice.pk)[-1] == "InvoiceInvalid"
+
+    # when: the removed transaction comes back after all and confirms: Settled again
+    _pay_chain(invoice, 20_000, txid=txid, status="confirmed", height=3)
+    assert _state(invoice) == ("Settled", "None")
+    assert InvoicePayment.objects.get().undone_count == 3
+
+
+def test_an_invoice_marked_invalid_by_hand_does_not_settle_again(shop):
+    store, _ = shop
+    invoice = make_invoice(store=store, amount="10", checkout={"speedPolicy": "LowSpeed"})
+    _pay_chain(invoice, 20_000, txid="cd" * 32)
+    invoice_mark_status(invoice=invoice, status="Invalid", actor="user:1")
+    _pay_chain(invoice, 20_000, txid="cd" * 32, status="confirmed", height=1)
+    assert _state(invoice)[0] == "Invalid"
+
+
 def test_redelivered_payment_is_recorded_once(shop):
     store, _ = shop
     invoice = make_invoice(store=store, amount="10")

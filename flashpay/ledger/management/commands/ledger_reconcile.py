@@ -31,9 +31,12 @@ class Command(BaseCommand):
             self.stdout.write(f"POSTED TOTAL is {report.posted_total_msat} msat, not zero")
         for txn_id in report.unbalanced_transaction_ids:
             self.stdout.write(f"UNBALANCED transaction {txn_id}")
+        for receivable in report.receivables:
+            self.stdout.write(f"RECEIVABLE account {receivable.account_id} {receivable.account}: owes {receivable.owed.value} msat")
         self.stdout.write(
             f"checked {report.accounts_checked} accounts: {len(report.mismatches)} mismatch(es), "
-            f"posted total {report.posted_total_msat} msat"
+            f"posted total {report.posted_total_msat} msat, "
+            f"{len(report.receivables)} receivable(s) owing {report.receivables_total_msat} msat"
             + (f", {report.fixed} cache(s) rewritten" if fix else "")
         )
         # Rewritten caches are now right, but the run still found a problem worth a look.
