@@ -165,6 +165,25 @@ def card_spending_room(*, card: Card, now: datetime | None = None) -> SpendingRo
     )
 
 
+def card_payment_for_hash(*, payment_hash: str) -> CardPayment | None:
+    """The card payment of this Lightning invoice (payment hash), if a Flash Card paid it."""
+    if not payment_hash:
+        return None
+    return CardPayment.objects.select_related("card").filter(payment_hash=payment_hash).first()
+
+
+def card_payment_hashes_paid(*, payment_hashes: list[str]) -> set[str]:
+    """Which of these payment hashes a Flash Card paid successfully."""
+    hashes = [h for h in payment_hashes if h]
+    if not hashes:
+        return set()
+    return set(
+        CardPayment.objects.filter(payment_hash__in=hashes, status=CardPayment.Status.SUCCEEDED).values_list(
+            "payment_hash", flat=True
+        )
+    )
+
+
 def card_payment_pending_list(*, older_than_seconds: int = 0) -> QuerySet[CardPayment]:
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     return CardPayment.objects.filter(

@@ -352,6 +352,11 @@ def invoice_merchant_for_payment_hash(*, payment_hash: str) -> InvoiceMerchant |
     return InvoiceMerchant(store_id=row[0], store_name=row[1]) if row is not None else None
 
 
+def invoice_id_for_payment(*, payment_id: str) -> str | None:
+    """The invoice a payment was recorded for (on-chain ``txid-vout``, Lightning payment hash)."""
+    return InvoicePayment.objects.filter(payment_id=payment_id).values_list("invoice_id", flat=True).first()
+
+
 def invoice_paid_msat_subquery(invoice_ref: str = "pk") -> Coalesce:
     """What an invoice has been paid (msat, payments not invalidated), as an annotation; 0 if none.
 
