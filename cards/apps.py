@@ -6,11 +6,14 @@ class CardsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from flashpay.accounts.authentication import app_token_lookup_register
         from flashpay.events.registry import register_handler
         from flashpay.schedules import register_schedule
 
         # The invoices app's Greenfield event names the store a card paid (history, settlement),
         # and credits top-up invoices' payments to their cards.
+        # The Flash app's bearer tokens are ours; its card and rewards endpoints look them up here.
+        app_token_lookup_register("cards.selectors.app_token_authenticate")
         register_handler("InvoicePaymentSettled", "cards.handlers.invoice_payment_settled")
         register_handler("InvoicePaymentSettled", "cards.handlers.invoice_payment_settled_topup")
         # Pending card payments whose outcome the node did not tell in time.

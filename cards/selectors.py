@@ -330,6 +330,15 @@ def app_token_get_by_secret(*, token: str):
     )
 
 
+def app_token_authenticate(*, token: str):
+    """(user, app token) for a live app token of an active user, else None: what the Flash app's
+    bearer authentication (cards' and rewards' endpoints) accepts."""
+    app_token = app_token_get_by_secret(token=token)
+    if app_token is None or not app_token.user.is_active:
+        return None
+    return app_token.user, app_token
+
+
 SETTLEMENT_CSV_COLUMNS = [
     "batch_id", "store_id", "payment_id", "card_id", "paid_at", "payment_hash", "amount_msat", "fee_msat", "net_msat",
 ]

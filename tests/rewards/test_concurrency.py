@@ -1,7 +1,5 @@
 """Under real concurrency on PostgreSQL: a campaign's budget is never overspent, a balance is never
 redeemed twice, and an event delivered twice at once awards once."""
-import threading
-
 import pytest
 from django.db import connection
 
@@ -11,6 +9,7 @@ from flashpay.events.tasks import dispatch_event
 from flashpay.ledger.services import ledger_reconcile
 from rewards.models import Award, AwardPart
 from rewards.selectors import member_lots_mismatch_list
+from tests.concurrency import run_together
 from tests.factories import UserFactory
 
 from .factories import (
@@ -33,27 +32,17 @@ THREADS = 25
 
 
 def at_barrier(jobs: list, threads: int = THREADS) -> list:
-    """Run ``jobs`` (callables) from ``threads`` threads released together; their results."""
-    barrier = threading.Barrier(threads)
+    """Run ``jobs`` (callables) from ``threads`` threads released together (job i in thread
+    i mod threads); their results, in the order of the jobs."""
+
+    def thread_jobs(index: int) -> list:
+        return [(job_index, jobs[job_index]()) for job_index in range(index, len(jobs), threads)]
+
+    outcomes = run_together(*[lambda index=index: thread_jobs(index) for index in range(threads)], timeout=300)
     results = [None] * len(jobs)
-    errors = []
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait()
-            for job_index in range(index, len(jobs), threads):
-                results[job_index] = jobs[job_index]()
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=300)
-    assert not errors, errors
+    for done in outcomes.values():
+        for job_index, value in done:
+            results[job_index] = value
     return results
 
 
@@ -80,7 +69,7 @@ def test_a_hundred_concurrent_purchases_against_a_budget_for_ten_issue_exactly_t
     # when the 100 events are delivered at once
     at_barrier([lambda event=event: dispatch_event(event.pk) for event in events])
     # then every purchase earned its base, and exactly ten got the bonus
-    assert EventDelivery.objects.filter(handler="rewards.handlers.card_payment_succeeded", status="done").count() == 100
+    assert EventDelivery.objects.filter(handler="rewards.handlers.card_payment_succeeded", state="done").count() == 100
     assert Award.objects.count() == 100
     bonus_parts = AwardPart.objects.filter(campaign=campaign)
     assert bonus_parts.count() == 10
@@ -120,5 +109,45 @@ def test_both_events_of_one_card_purchase_delivered_at_once_award_once():
     award = Award.objects.get()
     assert award.points == 221 and award.invoice_id == "inv-1"
     assert member_points(award.member) == (221, 0)
-    assert not EventDelivery.objects.exclude(status="done").filter(handler__startswith="rewards.").exists()
+    assert not EventDelivery.objects.exclude(state="done").filter(handler__startswith="rewards.").exists()
+    assert ledger_reconcile().ok and member_lots_mismatch_list() == []
+
+
+def test_concurrent_redemptions_of_one_balance_never_spend_twice():
+    # given a member with 1,000 available points and an active card, and 20 app requests of
+    # 100 points each, each with its own Idempotency-Key, sent at once
+    from django.urls import reverse
+    from rest_framework.test import APIClient
+
+    from cards import selectors as card_selectors
+    from rewards.models import Redemption
+    from rewards.services.members import member_points_adjust
+    from tests.cards.factories import make_programmed_card
+    from tests.factories import DEFAULT_PASSWORD
+
+    from .factories import make_member, operator
+
+    program_funder(points=10_000)
+    user = UserFactory()
+    card = make_programmed_card(holder=user)
+    member = make_member(user)
+    member_points_adjust(member=member, points=1_000, reason="test", actor=operator())
+    token = APIClient().post(reverse("cards-app:token"), {"username": user.username, "password": DEFAULT_PASSWORD}, format="json").json()["token"]
+
+    def redeem(n: int):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        response = client.post(
+            reverse("rewards-app:redeem-card"), {"card_id": card.public_id, "points": 100}, format="json",
+            HTTP_IDEMPOTENCY_KEY=f"redeem-{n}",
+        )
+        return response.status_code, response.json()
+
+    results = at_barrier([lambda n=n: redeem(n) for n in range(20)], threads=20)
+    # then exactly ten went through, the others were refused, and no point was spent twice
+    assert sorted(status for status, _ in results) == [201] * 10 + [400] * 10
+    assert {body["code"] for status, body in results if status == 400} == {"insufficient-points"}
+    assert Redemption.objects.count() == 10
+    assert member_points(member) == (0, 0)
+    assert card_selectors.card_balance(card=card).posted.value == 1_000 * SAT
     assert ledger_reconcile().ok and member_lots_mismatch_list() == []
