@@ -51,7 +51,8 @@ def campaign_zone(campaign: Campaign) -> ZoneInfo:
     return ZoneInfo(campaign.time_zone or settings.REWARDS_DEFAULT_TIME_ZONE)
 
 
-def _validate(campaign: Campaign) -> None:
+def campaign_validate(*, campaign: Campaign) -> None:
+    """The rules a campaign's fields must keep beyond their own types (admin forms show them per field)."""
     errors = {}
     try:
         ZoneInfo(campaign.time_zone or settings.REWARDS_DEFAULT_TIME_ZONE)
@@ -79,7 +80,7 @@ def campaign_save(*, campaign: Campaign, actor=None) -> Campaign:
     below what was already granted. Call with the campaign's fields set; its stores are set by
     the caller after saving (many-to-many)."""
     campaign.full_clean()
-    _validate(campaign)
+    campaign_validate(campaign=campaign)
     with transaction.atomic():
         if campaign.pk is None:
             campaign.state = S.DRAFT
@@ -89,7 +90,7 @@ def campaign_save(*, campaign: Campaign, actor=None) -> Campaign:
             return campaign
         locked = campaign_lock(pk=campaign.pk)
         campaign.state, campaign.spent_msat = locked.state, locked.spent_msat
-        _validate(campaign)
+        campaign_validate(campaign=campaign)
         campaign.updated_at = timezone.now()
         fields = [
             f.name for f in Campaign._meta.concrete_fields
