@@ -173,16 +173,12 @@ class Trigger:
 
 def campaign_candidate_list(*, trigger: Trigger) -> list[Campaign]:
     """Active campaigns whose trigger, merchants, minimum amount and schedule match a purchase,
-    by pk. One query; the segment and the caps depend on the member (see campaigns_grant)."""
-    kind = Q(on_card_payment=True) if trigger.on_card_payment else Q(on_invoice=True)
-    rows = (
-        Campaign.objects.filter(kind, state=S.ACTIVE, starts_at__lte=trigger.at, min_purchase_msat__lte=trigger.amount_msat)
-        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=trigger.at))
-        .filter(Q(stores=None) | Q(stores__pk=trigger.store_id))
-        .select_related("funder__account")
-        .distinct()
-        .order_by("pk")
-    )
+    by pk. One statement (rewards.sql); the segment and the caps depend on the member (see
+    campaigns_grant)."""
+    from rewards import sql
+
+    select = sql.CAMPAIGNS_FOR_CARD_PAYMENT if trigger.on_card_payment else sql.CAMPAIGNS_FOR_INVOICE
+    rows = select.all([S.ACTIVE, trigger.at, trigger.at, trigger.amount_msat, trigger.store_id])
     return [campaign for campaign in rows if campaign_in_schedule(campaign=campaign, at=trigger.at)]
 
 

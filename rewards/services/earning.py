@@ -31,7 +31,7 @@ from django.utils import timezone
 from flashpay.errors import FieldError, InsufficientFunds
 from flashpay.ledger.models import Account
 from flashpay.ledger.services import transaction_post
-from rewards.locks import member_lock, member_lock_for_user
+from rewards import sql
 from rewards.models import MSAT_PER_POINT, Award, AwardPart, EarningRule, FundingAccount, Member
 from rewards.services.campaigns import (
     Grant,
@@ -98,13 +98,11 @@ class PartPlan:
 
 def _ledger_entries(member: Member, parts: list[PartPlan]) -> list[tuple[Account, int]]:
     by_account: dict[int, int] = {}
-    accounts: dict[int, Account] = {}
     for part in parts:
-        account = part.funder.account
-        by_account[account.pk] = by_account.get(account.pk, 0) + part.amount_msat
-        accounts[account.pk] = account
+        account_id = part.funder.account_id
+        by_account[account_id] = by_account.get(account_id, 0) + part.amount_msat
     total = sum(by_account.values())
-    return [*((accounts[pk], -msat) for pk, msat in sorted(by_account.items())), (member.pending_account, total)]
+    return [*((sql.ledger_account(pk), -msat) for pk, msat in sorted(by_account.items())), (member.pending_account, total)]
 
 
 def _short_funders(parts: list[PartPlan]) -> set[int]:
@@ -202,8 +200,8 @@ def award_issue(
         expires_at=award_expiry(earned_at=earned_at),
         earn_txn_id=txn.pk,
     )
-    award.save(force_insert=True)
-    AwardPart.objects.bulk_create(
+    sql.INSERT_AWARD.execute([award])
+    sql.INSERT_AWARD_PARTS.execute(
         AwardPart(
             award=award,
             campaign=part.grant.campaign if part.grant else None,
@@ -231,7 +229,7 @@ class Purchase:
 
 
 def _rule_for(store_id: str) -> EarningRule | None:
-    return EarningRule.objects.select_related("store", "funder__account").filter(store_id=store_id).first()
+    return sql.RULE_BY_STORE.first([store_id])
 
 
 def _attach_invoice(award: Award, invoice_id: str) -> Award:
@@ -245,28 +243,26 @@ def award_earn(*, user_id: int, purchase: Purchase) -> Award | None:
     """Award the points a purchase earns (see the module docstring); None if it earns none.
 
     Idempotent by ``purchase.idempotency_key``: the award already made for it is returned (and
-    learns the purchase's invoice if it did not know it yet).
+    learns the purchase's invoice if it did not know it yet). The member's row lock orders it
+    after any other delivery of the same purchase (its card payment's and its invoice's events).
     """
     if purchase.amount_msat <= 0:
         return None
-    existing = Award.objects.filter(idempotency_key=purchase.idempotency_key).first()
-    if existing is not None:
-        return _attach_invoice(existing, purchase.invoice_id)
     rule = _rule_for(purchase.store_id)
     card_payment = purchase.source == Award.Source.CARD_PAYMENT
-    if rule is None or not rule.enabled:
-        return None
-    if not (rule.earn_on_card_payment if card_payment else rule.earn_on_invoice):
-        return None
+    if rule is None or not rule.enabled or not (rule.earn_on_card_payment if card_payment else rule.earn_on_invoice):
+        existing = sql.AWARD_BY_KEY.first([purchase.idempotency_key])
+        return _attach_invoice(existing, purchase.invoice_id) if existing is not None else None
     from rewards.services.members import member_get_or_create_for_user_id
 
-    with transaction.atomic():
-        member = member_lock_for_user(user_id=user_id)
+    # No savepoint inside a caller's transaction (the outbox delivery's): a failure here fails
+    # the whole delivery, which is retried; the ledger keeps its own savepoint for its replays.
+    with transaction.atomic(savepoint=False):
+        member = sql.member_by_user_for_update(user_id)
         if member is None:
-            member = member_lock(pk=member_get_or_create_for_user_id(user_id=user_id).pk)
-        # Another source of the same purchase (e.g. the card payment's and its invoice's
-        # events) may have awarded it while this one waited for the member's lock.
-        existing = Award.objects.filter(idempotency_key=purchase.idempotency_key).first()
+            member_get_or_create_for_user_id(user_id=user_id)
+            member = sql.member_by_user_for_update(user_id)
+        existing = sql.AWARD_BY_KEY.first([purchase.idempotency_key])
         if existing is not None:
             return _attach_invoice(existing, purchase.invoice_id)
         multiplier = member.tier.multiplier if member.tier_id else Decimal("1.00")
