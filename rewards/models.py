@@ -321,6 +321,7 @@ class Award(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     # Available points of this lot not yet redeemed or expired, and what became of the rest.
     remaining_msat = models.BigIntegerField(default=0)
+    # Spent: redeemed, or taken back by an operator's negative adjustment.
     redeemed_msat = models.BigIntegerField(default=0)
     expired_msat = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db.models import Count, F, Q, QuerySet, Sum
@@ -20,14 +21,31 @@ from rewards.models import (
     Redemption,
     Tier,
 )
-from rewards.services.campaigns import campaign_in_schedule
+
+
+def campaign_zone(campaign: Campaign) -> ZoneInfo:
+    """The time zone of a campaign's schedule and caps."""
+    return ZoneInfo(campaign.time_zone or settings.REWARDS_DEFAULT_TIME_ZONE)
+
+
+def campaign_in_schedule(*, campaign: Campaign, at: datetime) -> bool:
+    """Whether ``at`` falls in the campaign's dates, days and hours (its state is not checked)."""
+    if at < campaign.starts_at or (campaign.ends_at is not None and at >= campaign.ends_at):
+        return False
+    local = at.astimezone(campaign_zone(campaign))
+    if campaign.days_of_week and str(local.weekday()) not in campaign.days_of_week:
+        return False
+    start, end = campaign.hour_from, campaign.hour_to
+    if start < end:
+        return start <= local.hour < end
+    return local.hour >= start or local.hour < end  # overnight, e.g. 22 -> 2
 
 
 def member_get_for_user(*, user) -> Member | None:
     return Member.objects.select_related("tier", "pending_account", "available_account").filter(user_id=user.pk).first()
 
 
-def member_for_invoice_metadata(*, metadata: dict) -> int | None:
+def invoice_member_user_id(*, metadata: dict) -> int | None:
     """The user id of the member an invoice names: ``flashMemberId`` (a member's id), else
     ``buyerEmail`` matching a member's e-mail, or a Flash Card holder's (who becomes a member)."""
     from flashpay.accounts.models import User

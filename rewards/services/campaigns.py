@@ -37,6 +37,7 @@ from rewards.models import (
     FundingAccount,
     Member,
 )
+from rewards.selectors import campaign_in_schedule, campaign_zone
 
 S = Campaign.State
 CAMPAIGN_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -45,10 +46,6 @@ CAMPAIGN_TRANSITIONS: dict[str, frozenset[str]] = {
     S.PAUSED: frozenset({S.ACTIVE, S.ENDED}),
     S.ENDED: frozenset(),
 }
-
-
-def campaign_zone(campaign: Campaign) -> ZoneInfo:
-    return ZoneInfo(campaign.time_zone or settings.REWARDS_DEFAULT_TIME_ZONE)
 
 
 def campaign_validate(*, campaign: Campaign) -> None:
@@ -146,19 +143,6 @@ def campaigns_end_due(*, now: datetime | None = None) -> int:
 
 
 # --- grants ------------------------------------------------------------------------------------
-
-
-def campaign_in_schedule(*, campaign: Campaign, at: datetime) -> bool:
-    """Whether ``at`` falls in the campaign's dates, days and hours (its state is not checked)."""
-    if at < campaign.starts_at or (campaign.ends_at is not None and at >= campaign.ends_at):
-        return False
-    local = at.astimezone(campaign_zone(campaign))
-    if campaign.days_of_week and str(local.weekday()) not in campaign.days_of_week:
-        return False
-    start, end = campaign.hour_from, campaign.hour_to
-    if start < end:
-        return start <= local.hour < end
-    return local.hour >= start or local.hour < end  # overnight, e.g. 22 -> 2
 
 
 @dataclass(frozen=True)

@@ -341,9 +341,9 @@ def award_earn_for_invoice(*, invoice_id: str, occurred_at: datetime) -> Award |
     rule = _rule_for(invoice.store_id)
     if rule is None or not rule.enabled or not rule.earn_on_invoice:
         return None
-    from rewards.selectors import member_for_invoice_metadata
+    from rewards.selectors import invoice_member_user_id
 
-    user_id = member_for_invoice_metadata(metadata=invoice.metadata or {})
+    user_id = invoice_member_user_id(metadata=invoice.metadata or {})
     if user_id is None:
         return None
     payments = list(invoice.payments.all())
