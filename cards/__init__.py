@@ -24,7 +24,8 @@ Where each part lives:
   ``invoices.onchain``'s services; naming the merchant of payments); ``app_tokens`` (Flash app
   sign-in).
 - ``apis/``: the programming and wipe endpoints (``__init__``), the tap and its callback
-  (``tap.py``), the Flash app's card API (``app.py``, bearer tokens from ``authentication.py``);
+  (``tap.py``), the Flash app's card API (``app.py``; the app's bearer tokens are ours, checked by
+  flashpay.accounts.authentication through ``selectors.app_token_authenticate``);
   ``urls.py`` and ``app_urls.py`` route them. ``admin.py`` (+ ``forms.py``): the operator console.
   ``handlers.py``: outbox events from invoices (a paid invoice names a card payment's store; a
   top-up invoice's payment is held on its card when seen, credited when settled, taken back when

@@ -6,9 +6,12 @@ class CardsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from flashpay.accounts.authentication import app_token_lookup_register
         from flashpay.events.registry import register_handler
         from flashpay.schedules import register_schedule
 
+        # The Flash app's bearer tokens are ours; its card and rewards endpoints look them up here.
+        app_token_lookup_register("cards.selectors.app_token_authenticate")
         # The invoices app's Greenfield event names the store a card paid (history, settlement).
         register_handler("InvoicePaymentSettled", "cards.handlers.invoice_payment_settled")
         # Top-up invoices' payments: held on the card when seen, credited when settled, taken

@@ -174,6 +174,25 @@ def card_spending_room(*, card: Card, now: datetime | None = None) -> SpendingRo
     )
 
 
+def card_payment_for_hash(*, payment_hash: str) -> CardPayment | None:
+    """The card payment of this Lightning invoice (payment hash), if a Flash Card paid it."""
+    if not payment_hash:
+        return None
+    return CardPayment.objects.select_related("card").filter(payment_hash=payment_hash).first()
+
+
+def card_payment_hashes_paid(*, payment_hashes: list[str]) -> set[str]:
+    """Which of these payment hashes a Flash Card paid successfully."""
+    hashes = [h for h in payment_hashes if h]
+    if not hashes:
+        return set()
+    return set(
+        CardPayment.objects.filter(payment_hash__in=hashes, status=CardPayment.Status.SUCCEEDED).values_list(
+            "payment_hash", flat=True
+        )
+    )
+
+
 def card_payment_pending_list(*, older_than_seconds: int = 0) -> QuerySet[CardPayment]:
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     return CardPayment.objects.filter(
@@ -324,6 +343,15 @@ def app_token_get_by_secret(*, token: str):
         .filter(token_hash=app_token_hash(token), revoked_at__isnull=True)
         .first()
     )
+
+
+def app_token_authenticate(*, token: str):
+    """(user, app token) for a live app token of an active user, else None: what the Flash app's
+    bearer authentication (cards' and rewards' endpoints) accepts."""
+    app_token = app_token_get_by_secret(token=token)
+    if app_token is None or not app_token.user.is_active:
+        return None
+    return app_token.user, app_token
 
 
 SETTLEMENT_CSV_COLUMNS = [

@@ -273,6 +273,18 @@ FLASH_PROGRAM_STORE_ID = env.str("FLASH_PROGRAM_STORE_ID", default="")
 # (sendtoaddress); empty: on-chain batches wait for an operator's payout and "mark paid".
 CARD_SETTLEMENT_HOT_WALLET = env.str("CARD_SETTLEMENT_HOT_WALLET", default="")
 
+# --- Rewards (rewards/) ---
+# Days a new award stays pending (refunds claw it back) when the merchant's rule sets none.
+REWARDS_DEFAULT_HOLD_DAYS = env.int("REWARDS_DEFAULT_HOLD_DAYS", default=7)
+# Months after which unspent points expire (back to their funder); 0: points never expire.
+REWARDS_EXPIRY_MONTHS = env.int("REWARDS_EXPIRY_MONTHS", default=12)
+# The app's "expiring soon": points that expire within this many days.
+REWARDS_EXPIRING_SOON_DAYS = env.int("REWARDS_EXPIRING_SOON_DAYS", default=30)
+# Tiers are earned by spend over this many days (recomputed on a schedule).
+REWARDS_TIER_WINDOW_DAYS = env.int("REWARDS_TIER_WINDOW_DAYS", default=90)
+# Time zone of a new campaign's schedule (days of the week and hours), an IANA name.
+REWARDS_DEFAULT_TIME_ZONE = env.str("REWARDS_DEFAULT_TIME_ZONE", default="America/Jamaica")
+
 # Reverse proxies (IPs or CIDRs) whose X-Forwarded-For names the client for the per-IP limits
 # (flashpay/ratelimit/clients.py); empty: REMOTE_ADDR is the client.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])

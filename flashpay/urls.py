@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("flashpay.accounts.urls")),
     path("cards/", include("cards.urls")),
     path("api/app/v1/", include("cards.app_urls")),
+    path("api/app/v1/", include("rewards.app_urls")),
     path("", include("invoices.urls")),
     path("", include("invoices.webhooks.urls")),
     path("", include("invoices.checkout.urls")),

@@ -378,6 +378,11 @@ def invoice_payment_state(*, payment_id: str) -> InvoicePaymentState | None:
     return InvoicePaymentState(invoice_id=row[0], payment_id=payment_id, status=row[1], amount_msat=row[2])
 
 
+def invoice_id_for_payment(*, payment_id: str) -> str | None:
+    """The invoice a payment was recorded for (on-chain ``txid-vout``, Lightning payment hash)."""
+    return InvoicePayment.objects.filter(payment_id=payment_id).values_list("invoice_id", flat=True).first()
+
+
 def invoice_paid_msat_subquery(invoice_ref: str = "pk") -> Coalesce:
     """What an invoice has been paid (msat, payments not invalidated), as an annotation; 0 if none.
 

@@ -1,6 +1,6 @@
 """The Flash app API for cardholders (/api/app/v1/): cards, balances, history, limits, top-ups.
 
-Authentication: ``Authorization: Bearer <app token>`` (cards.authentication), obtained with a
+Authentication: ``Authorization: Bearer <app token>`` (flashpay.accounts.authentication), obtained with a
 username and password at ``auth/token``. Every card endpoint only sees the caller's own cards;
 another holder's card is a 404, like an unknown one.
 """
@@ -18,10 +18,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cards import selectors
-from cards.authentication import AppTokenAuthentication
 from cards.services import app_tokens
 from cards.services import cards as card_services
 from cards.services.topups import card_topup_create
+from flashpay.accounts.authentication import AppTokenAuthentication
 from flashpay.ratelimit.clients import client_ip
 from flashpay.ratelimit.services import ratelimit_enforce
 

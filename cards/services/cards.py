@@ -188,7 +188,8 @@ def card_update(
 
 @transaction.atomic
 def card_claim(*, activation_code: str, user) -> Card:
-    """Link a card to the app user who typed the activation code printed with it.
+    """Link a card to the app user who typed the activation code printed with it, and activate
+    it if its chip is programmed (else it activates when it is programmed: ``card_program``).
 
     Claiming twice by the same user is a no-op; a card held by someone else or canceled is
     refused with the same message as an unknown code, so codes cannot be probed for owners.
@@ -199,7 +200,7 @@ def card_claim(*, activation_code: str, user) -> Card:
         raise NotFound("no card has this activation code", code="activation-code-unknown")
     card = card_lock(pk=found.pk)
     if card.holder_id == user.pk:
-        return card
+        return card_activate_when_ready(card=card, actor=user, reason="activated by its holder with the printed code")
     if card.holder_id is not None or card.status == S.CANCELED:
         raise NotFound("no card has this activation code", code="activation-code-unknown")
     card.holder = user
@@ -213,7 +214,7 @@ def card_claim(*, activation_code: str, user) -> Card:
         to_status=card.status,
         reason="claimed with activation code",
     )
-    return card
+    return card_activate_when_ready(card=card, actor=user, reason="activated by its holder with the printed code")
 
 
 
@@ -281,6 +282,16 @@ def _card_transition(
             ProgrammingLink.objects.filter(card=card, used_at=None, revoked_at=None).update(
                 revoked_at=timezone.now()
             )
+    return card
+
+
+def card_activate_when_ready(*, card: Card, actor=None, reason: str = "") -> Card:
+    """Activation without an operator: a card that is programmed (its chip has keys) and held
+    (its holder proved possession with the printed code) becomes active, once, whichever of the
+    two happened last. Frozen and canceled cards are left alone; so is a card that was active
+    before (activated_at set). Anything else is returned unchanged."""
+    if card.status == S.INACTIVE and card.holder_id is not None and card.programmed_at is not None and card.activated_at is None:
+        return _card_transition(card=card, to=S.ACTIVE, actor=actor, reason=reason, only_from=S.INACTIVE)
     return card
 
 

@@ -177,6 +177,10 @@ def card_program(*, token: str, uid_hex: str, ip: str | None = None) -> Programm
                 reason=f"key version {card.key_version}",
             )
             keys = crypto.derive_card_keys(issuer_key=secret, uid=uid, version=card.key_version)
+            # Claimed by its holder before the chip was programmed: it is ready now.
+            from cards.services.cards import card_activate_when_ready  # imports this module
+
+            card = card_activate_when_ready(card=card, reason="programmed after its holder linked it")
     except IntegrityError:
         # Two links programming the same chip at once: the unique constraint is the last word.
         raise Conflict("this chip already belongs to another live card", code="chip-in-use")

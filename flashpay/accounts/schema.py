@@ -26,3 +26,11 @@ class BasicAuthScheme(OpenApiAuthenticationExtension):
             "scheme": "basic",
             "description": "Username or e-mail and password; implies the `unrestricted` permission.",
         }
+
+
+class AppTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "flashpay.accounts.authentication.AppTokenAuthentication"
+    name = "FlashAppToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "Flash app token (POST /api/app/v1/auth/token)"}

@@ -3,9 +3,10 @@
 An account is (kind, reference); two spellings of one would split a balance in two, so apps
 never write these out themselves: invoices credits ``merchant_account`` from ``node_account``,
 cards pays from ``card_account`` through ``node_account``, settlement keeps its fee in
-``card_settlement_fees_account`` and pays from ``hot_wallet_account``, rewards will fund points
-from ``funding_account``; what a card holder owes after a top-up was taken back is in
-``card_receivable_account``. Each helper returns the account, created on first use
+``card_settlement_fees_account`` and pays from ``hot_wallet_account``, rewards funds points
+from ``funding_account`` into ``member_points_account`` (pending, then available); what a card
+holder owes after a top-up was taken back is in ``card_receivable_account``. Each helper returns
+the account, created on first use
 (``account_get_or_create``); the ``*_get`` readers raise NotFound instead of creating one.
 """
 from __future__ import annotations
@@ -105,5 +106,37 @@ def funding_account(*, store_id: str | None = None) -> Account:
         kind=AccountKind.PROGRAM_BUDGET,
         reference=f"store:{store_id}",
         name=f"Rewards funding of {store_id}",
+        allow_negative=False,
+    )
+
+
+# The two balances of a rewards member: points waiting out their hold period, points to spend.
+MEMBER_POINTS_STATES = ("pending", "available")
+
+
+def member_points_account(*, member_id: str, state: str) -> Account:
+    """A rewards member's points (member, "<member id>:pending" / ":available"). Never negative."""
+    if state not in MEMBER_POINTS_STATES:
+        raise ValueError(f"member points are pending or available, not {state!r}")
+    return account_get_or_create(
+        kind=AccountKind.MEMBER, reference=f"{member_id}:{state}", name=f"{state.capitalize()} points of {member_id}"
+    )
+
+
+def rewards_topup_source_account() -> Account:
+    """The outside world that operators' top-ups of rewards funding come from (external,
+    "rewards-topups"): sats a merchant or Flash paid in, received outside this ledger."""
+    return account_get_or_create(
+        kind=AccountKind.EXTERNAL, reference="rewards-topups", name="Rewards top-ups received by operators"
+    )
+
+
+def rewards_catalog_account() -> Account:
+    """Points members spent on catalog items (program_budget, "rewards-catalog"): what the program
+    owes the vouchers' and services' providers. Never negative."""
+    return account_get_or_create(
+        kind=AccountKind.PROGRAM_BUDGET,
+        reference="rewards-catalog",
+        name="Points spent on catalog items",
         allow_negative=False,
     )

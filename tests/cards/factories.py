@@ -38,7 +38,9 @@ def make_programmed_card(*, uid: str = "04A39493CC8680", status: str = "active",
     card = make_card(**kwargs).card
     link = programming_link_create(card=card, kind=ProgrammingLink.Kind.PROGRAM)
     card_program(token=link.token, uid_hex=uid)
-    if status in {"active", "frozen"}:
+    card.refresh_from_db()
+    # A held card activates itself once programmed; an unheld one waits for an operator.
+    if status in {"active", "frozen"} and card.status == "inactive":
         card_activate(card=card)
     if status == "frozen":
         card_freeze(card=card)

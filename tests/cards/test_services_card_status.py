@@ -135,3 +135,45 @@ def test_claim_links_the_holder_once():
         card_claim(activation_code="AAAA-BBBB-CCCC", user=bob)
     assert Card.objects.get(pk=card.pk).holder == alice
     assert CardEvent.objects.filter(card=card, reason="claimed with activation code").count() == 1
+
+
+def test_a_holder_linking_a_programmed_card_gets_an_active_card(program):
+    # given a card programmed by an operator and handed out, still inactive
+    created = make_card()
+    program(created.card)
+    assert Card.objects.get(pk=created.card.pk).status == S.INACTIVE
+    alice = UserFactory()
+    # when its holder types the printed activation code in the app
+    card = card_claim(activation_code=created.activation_code, user=alice)
+    # then the card is hers and active, with an audit row and an event saying so
+    assert (card.holder, card.status) == (alice, S.ACTIVE)
+    assert card.activated_at is not None
+    audit = CardEvent.objects.get(card=card, kind=CardEvent.Kind.STATUS)
+    assert (audit.from_status, audit.to_status, audit.actor) == (S.INACTIVE, S.ACTIVE, alice)
+    assert Event.objects.filter(type="CardStatusChanged", aggregate_id=card.public_id).count() == 1
+    # linking again changes nothing
+    card_claim(activation_code=created.activation_code, user=alice)
+    assert CardEvent.objects.filter(card=card, kind=CardEvent.Kind.STATUS).count() == 1
+
+
+def test_a_card_linked_before_it_is_programmed_activates_when_programmed(program):
+    created = make_card()
+    alice = UserFactory()
+    card = card_claim(activation_code=created.activation_code, user=alice)
+    assert card.status == S.INACTIVE  # no keys on the chip yet: it could not pay
+    program(card)
+    assert Card.objects.get(pk=card.pk).status == S.ACTIVE
+
+
+def test_self_activation_leaves_unheld_frozen_and_once_active_cards_alone(program):
+    # an unheld card that is programmed still waits for its holder (or an operator)
+    unheld = make_card()
+    program(unheld.card)
+    assert Card.objects.get(pk=unheld.card.pk).status == S.INACTIVE
+    # a card its holder froze stays frozen when the holder links it again
+    alice = UserFactory()
+    created = make_card()
+    card_claim(activation_code=created.activation_code, user=alice)
+    program(created.card, uid="04A39493CC8681")
+    card_freeze(card=created.card, actor=alice)
+    assert card_claim(activation_code=created.activation_code, user=alice).status == S.FROZEN

@@ -8,6 +8,7 @@ from django.db import transaction
 from flashpay.accounts.models import APIKey, Store, User
 from flashpay.accounts.services import api_key_create, api_key_delete, store_create
 from invoices.services.demo import demo_payment_setup
+from rewards.services.demo import rewards_demo_seed
 
 OPERATOR_USERNAME = "operator"
 OPERATOR_EMAIL = "operator@flashpay.local"
@@ -49,6 +50,7 @@ class Command(BaseCommand):
                 permissions=[f"btcpay.store.canmodifystoresettings:{store.pk}"],
             )
         payment_lines = demo_payment_setup(store=store, wait_seconds=wait_for_nodes)
+        payment_lines += rewards_demo_seed(operator=operator).lines
         base = settings.FLASHPAY_BASE_URL.rstrip("/")
         self.stdout.write(
             "\n".join(

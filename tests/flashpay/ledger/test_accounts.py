@@ -87,3 +87,19 @@ def test_the_naming_migration_names_unnamed_merchants_and_moves_no_money():
     assert account_balance(account=unnamed).posted.value == 4_000 * SAT
     assert account_balance(account=named).posted.value == 3_000 * SAT
     assert Account.objects.get(kind="node").name == "Lightning node"
+
+
+@pytest.mark.django_db
+def test_the_rewards_accounts():
+    pending = accounts.member_points_account(member_id="m1", state="pending")
+    available = accounts.member_points_account(member_id="m1", state="available")
+    assert [(a.kind, a.reference, a.allow_negative) for a in (
+        pending, available, accounts.rewards_topup_source_account(), accounts.rewards_catalog_account(),
+    )] == [
+        ("member", "m1:pending", False),
+        ("member", "m1:available", False),
+        ("external", "rewards-topups", True),
+        ("program_budget", "rewards-catalog", False),
+    ]
+    with pytest.raises(ValueError):
+        accounts.member_points_account(member_id="m1", state="spent")
