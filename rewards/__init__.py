@@ -15,7 +15,7 @@ back to the funder (clawback, reversal, expiry). The tables here say why each en
   adjustments), ``funding`` (funders, top-ups, refusals), ``demo`` (seed_demo's data).
 - ``handlers.py``: outbox events that earn (``CardPaymentSucceeded``, ``InvoicePaymentSettled``,
   ``InvoiceSettled``) and claw back (``InvoiceInvalid``, ``InvoiceRefunded``,
-  ``CardPaymentReversed``, ``onchain.payment.removed``); registered in ``apps.py`` with the
+  ``CardPaymentReversed``, ``InvoicePaymentUndone``); registered in ``apps.py`` with the
   schedules of ``tasks.py`` (mature, expire, end campaigns, tiers).
 - ``selectors.py`` (balances, history, offers, catalog, the lots-vs-ledger check), ``sql.py`` (the
   earning path's statements), ``locks.py`` (member -> campaigns -> catalog -> ledger accounts).

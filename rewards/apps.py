@@ -20,7 +20,7 @@ class RewardsConfig(AppConfig):
         register_handler("InvoiceInvalid", "rewards.handlers.invoice_invalid")
         register_handler(INVOICE_REFUNDED_EVENT, "rewards.handlers.invoice_refunded")
         register_handler(CARD_PAYMENT_REVERSED_EVENT, "rewards.handlers.card_payment_reversed")
-        register_handler("onchain.payment.removed", "rewards.handlers.onchain_payment_removed")
+        register_handler("InvoicePaymentUndone", "rewards.handlers.invoice_payment_undone")
         register_schedule("rewards.mature", "rewards.tasks.awards_mature_task", minutes=5)
         register_schedule("rewards.expire", "rewards.tasks.awards_expire_task", minutes=60)
         register_schedule("rewards.campaigns_end", "rewards.tasks.campaigns_end_due_task", minutes=5)

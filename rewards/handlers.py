@@ -15,8 +15,8 @@ Clawback of points still pending:
   that invoice (paid by card or not). ``InvoiceRefunded`` is the event the refunds feature
   emits when a refund of an invoice is issued; any refund claws the whole award back.
 - ``CardPaymentReversed`` (payload ``payment_hash``): the award of that card payment.
-- ``onchain.payment.removed`` (a reorg took a payment out of the chain): the award of the
-  invoice that payment was for.
+- ``InvoicePaymentUndone`` (invoices: a reorg or a double spend took a payment out of the chain,
+  or its transaction left the mempool unconfirmed): the awards of the invoice it was for.
 """
 from __future__ import annotations
 
@@ -75,10 +75,7 @@ def card_payment_reversed(event: Event) -> None:
         awards_clawback(idempotency_key=f"card-payment:{payment_hash}", reason="the card payment was reversed")
 
 
-def onchain_payment_removed(event: Event) -> None:
-    from invoices.selectors import invoice_id_for_payment
-
-    data = event.payload
-    invoice_id = invoice_id_for_payment(payment_id=f"{data.get('txid')}-{data.get('vout')}")
+def invoice_payment_undone(event: Event) -> None:
+    invoice_id = event.payload.get("invoiceId") or ""
     if invoice_id:
-        awards_clawback(invoice_id=invoice_id, reason="its on-chain payment left the chain (reorg)")
+        awards_clawback(invoice_id=invoice_id, reason="its payment was undone (a reorg or a double spend)")
